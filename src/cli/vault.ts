@@ -1,0 +1,71 @@
+// `outpost init`, `outpost status`, `outpost rotate-keys`: the vault's admin commands.
+import { describeVault, startRotation, sweepRotation, Vault, type VaultStatus } from '../vault/index.ts';
+import type { Command } from './run.ts';
+
+function summary(s: VaultStatus): string {
+  const lines = [
+    `vault        ${s.path}`,
+    `appliance    ${s.applianceId}`,
+    `root         ${s.rootProvider} (${s.rootDetail})`,
+    `key gen.     ${s.keyGeneration} (data keys held: ${s.dataKeys.join(', ')})`,
+    `rotation     ${s.rotation ? `in progress → ${s.rotation.to}, ${s.rotation.reencrypted} re-encrypted` : 'none'}`,
+  ];
+  for (const [name, count] of Object.entries(s.collections)) lines.push(`  ${name.padEnd(20)} ${count} records`);
+  return lines.join('\n');
+}
+
+export const init: Command = {
+  usage: 'outpost init [--config FILE] [--json]\n  Creates the vault with the hardware root (or says it already exists).',
+  options: {},
+  async run({ loaded, log, print }) {
+    const vault = await Vault.open(loaded.config, { create: true, log });
+    try {
+      const s = describeVault(vault);
+      const created = vault.created;
+      if (s.rootProvider === 'file') log.warn('the vault is protected by a development key FILE, not by hardware');
+      print({ created, ...s }, summary(s));
+    } finally {
+      await vault.close();
+    }
+  },
+};
+
+export const status: Command = {
+  usage: 'outpost status [--config FILE] [--json]\n  Prints the vault state; exits 0 when it opens and its keys unwrap.',
+  options: {},
+  async run({ loaded, log, print }) {
+    const vault = await Vault.open(loaded.config, { create: false, log });
+    try {
+      const s = describeVault(vault);
+      print({ status: 'ok', vault: s }, summary(s));
+    } finally {
+      await vault.close();
+    }
+  },
+};
+
+export const rotateKeys: Command = {
+  usage:
+    'outpost rotate-keys [--config FILE] [--json] [--no-wait]\n  Makes a new data key current and re-encrypts every record under it in batches,\n  then destroys the old key. With --no-wait only the new key is made; the running\n  service finishes the re-encryption.',
+  options: { 'no-wait': { type: 'boolean', default: false }, batch: { type: 'string' } },
+  async run({ loaded, log, print, values }) {
+    const vault = await Vault.open(loaded.config, { create: false, log });
+    try {
+      const to = await startRotation(vault);
+      if (values['no-wait']) {
+        print({ keyGeneration: to, pending: true }, `key generation ${to} is current; re-encryption left to the service`);
+        return;
+      }
+      const batch = values.batch ? Number(values.batch) : loaded.config.vault.rotationBatch;
+      if (!Number.isInteger(batch) || batch < 1) throw new Error('--batch must be a positive integer');
+      const result = await sweepRotation(vault, {
+        batch,
+        onBatch: (state) => log.info({ reencrypted: state.reencrypted, at: state.cursor?.collection }, 'rotation progress'),
+      });
+      const out = result ?? { keyGeneration: vault.ring.current, reencrypted: 0, destroyed: [] };
+      print(out, `key generation ${out.keyGeneration}: ${out.reencrypted} records re-encrypted, destroyed data keys: ${out.destroyed.join(', ') || 'none'}`);
+    } finally {
+      await vault.close();
+    }
+  },
+};

@@ -1,0 +1,79 @@
+// The configuration schema: every key the service reads, its type, bounds and default.
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+
+export const configSchema = z
+  .object({
+    /** Where the vault and runtime state live. Relative paths resolve against the working directory. */
+    dataDir: z.string().min(1).default('/var/lib/outpost'),
+    /** Runtime files (sockets, pid file). Defaults to `<dataDir>/run`. */
+    runDir: z.string().min(1).optional(),
+    /** Stable identifier of this appliance; salts the KEK. Defaults to the board serial, else a random id made at init. */
+    applianceId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash or underscore, at most 64')
+      .optional(),
+    http: z
+      .object({
+        host: z.string().min(1).default('::'),
+        port: port.default(8443),
+        /** PEM files; when absent a self-signed certificate is made on first start and kept in the vault. */
+        tls: z
+          .object({ certFile: z.string().min(1).optional(), keyFile: z.string().min(1).optional() })
+          .strict()
+          .prefault({}),
+        bodyLimit: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+        keepAliveTimeoutMs: z.number().int().min(1000).max(600_000).default(65_000),
+        requestTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
+      })
+      .strict()
+      .prefault({}),
+    rootKey: z
+      .object({
+        provider: z.enum(['auto', 'pi-otp', 'tpm', 'file']).default('auto'),
+        /** The file root is for development and CI only; it is refused unless this is true. */
+        allowFile: z.boolean().default(false),
+        /** File root key path. Defaults to `<dataDir>/root.key`, outside the LMDB files. */
+        file: z.string().min(1).optional(),
+        tpm: z
+          .object({
+            /** tpm2-tools TCTI, e.g. `device:/dev/tpmrm0` or `swtpm:host=127.0.0.1,port=2321`. */
+            tcti: z.string().min(1).default('device:/dev/tpmrm0'),
+          })
+          .strict()
+          .prefault({}),
+        piOtp: z
+          .object({
+            /** The firmware mailbox tool. */
+            vcmailbox: z.string().min(1).default('vcmailbox'),
+            /** The mailbox device whose presence marks a Raspberry Pi for auto-detection. */
+            device: z.string().min(1).default('/dev/vcio'),
+            /** Program a random key into an all-zero OTP on init. OTP is write-once: off unless asked. */
+            program: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    vault: z
+      .object({
+        /** Records re-encrypted per transaction during key rotation. */
+        rotationBatch: z.number().int().min(1).max(100_000).default(500),
+        /** LMDB map size in bytes (address space reserved, not disk used). */
+        mapSize: z.number().int().min(1 << 20).default(1 << 30),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

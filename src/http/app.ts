@@ -1,0 +1,50 @@
+// The Hono app factory: shared middleware, /health, /metrics, and one error renderer for
+// anything a capability's own renderer did not catch. Capabilities register their routes.
+import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import type { Logger } from 'pino';
+import { accessLog } from './middleware.ts';
+import type { Metrics } from './metrics.ts';
+
+export type AppEnv = { Variables: { requestId: string } };
+
+export interface AppOptions {
+  log: Logger;
+  metrics: Metrics;
+  /** Each part of /health: name → a function returning its JSON-ready state. */
+  health: Record<string, () => unknown>;
+  /** Registers the capabilities' routes. */
+  routes?: Array<(app: Hono<AppEnv>) => void>;
+}
+
+export function createApp(options: AppOptions): Hono<AppEnv> {
+  const { log, metrics } = options;
+  const app = new Hono<AppEnv>();
+  app.use('*', requestId());
+  app.use('*', accessLog({ log, metrics }));
+
+  app.get('/health', (c) => {
+    const body: Record<string, unknown> = { status: 'ok' };
+    for (const [name, part] of Object.entries(options.health)) {
+      try {
+        body[name] = part();
+      } catch (err) {
+        body.status = 'degraded';
+        body[name] = { error: err instanceof Error ? err.message : 'unavailable' };
+      }
+    }
+    return c.json(body, body.status === 'ok' ? 200 : 503);
+  });
+
+  app.get('/metrics', (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
+
+  for (const register of options.routes ?? []) register(app);
+
+  app.notFound((c) => c.json({ error: 'not found', requestId: c.get('requestId') }, 404));
+  app.onError((err, c) => {
+    const reqId = c.get('requestId');
+    log.error({ reqId, err: { name: err.name, message: err.message } }, 'unhandled error');
+    return c.json({ error: 'internal error', requestId: reqId }, 500);
+  });
+  return app;
+}

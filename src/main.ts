@@ -1,0 +1,98 @@
+// The composition root: config → vault → services → app → listener. Everything that opens
+// a file or socket is built here and handed in; close() undoes it in reverse.
+import type { LoadedConfig } from './config/index.ts';
+import { createApp, listen, loadTlsIdentity, Metrics, type Listener } from './http/index.ts';
+import type { Logger } from './log.ts';
+import { describeVault, Vault, watchRotation } from './vault/index.ts';
+
+export interface Service {
+  vault: Vault;
+  listener: Listener;
+  close(): Promise<void>;
+}
+
+export async function startService(loaded: LoadedConfig, log: Logger): Promise<Service> {
+  const { config } = loaded;
+  const startedAt = Date.now();
+  log.info({ source: loaded.source, overrides: loaded.overrides }, 'configuration loaded');
+
+  const vault = await Vault.open(config, { create: true, log });
+  if (vault.meta.root.provider === 'file') {
+    log.warn(
+      { rootDetail: vault.rootDetail },
+      '!!! DEVELOPMENT ROOT KEY: this vault is protected by a key FILE, not by the board hardware. Anyone with that file and a copy of the data can read every secret. Never use this on a deployed appliance. !!!',
+    );
+  }
+  const stopRotation = watchRotation(vault, {
+    batch: config.vault.rotationBatch,
+    intervalMs: 10_000,
+    onDone: (r) => log.info({ keyGeneration: r.keyGeneration, reencrypted: r.reencrypted, destroyed: r.destroyed }, 'key rotation finished'),
+    onError: (err) => log.error({ err: { message: (err as Error).message } }, 'key rotation failed; will retry'),
+  });
+
+  const tlsKeys = vault.collection('tls');
+  const tlsCerts = vault.database<string>('tls');
+  const tls = await loadTlsIdentity({
+    ...config.http.tls,
+    commonName: `outpost-${vault.meta.applianceId}`,
+    altNames: ['localhost', `outpost-${vault.meta.applianceId}.local`, '127.0.0.1', '::1'],
+    store: {
+      loadKey: () => tlsKeys.get('https.key')?.revealString(),
+      loadCert: () => tlsCerts.get('https.cert'),
+      save: async (cert, key) => {
+        await tlsKeys.put('https.key', key);
+        await tlsCerts.put('https.cert', cert);
+      },
+    },
+  });
+
+  const metrics = new Metrics();
+  metrics.sample({
+    name: 'outpost_vault_operations_total',
+    help: 'Vault record operations by kind (failures are records that failed authentication)',
+    type: 'counter',
+    sample: () => [
+      { labels: { op: 'read' }, value: vault.counters.reads },
+      { labels: { op: 'write' }, value: vault.counters.writes },
+      { labels: { op: 'failure' }, value: vault.counters.failures },
+    ],
+  });
+  metrics.sample({
+    name: 'outpost_vault_key_generation',
+    help: 'Current data-encryption key generation',
+    type: 'gauge',
+    sample: () => [{ value: vault.ring.current }],
+  });
+
+  const app = createApp({
+    log,
+    metrics,
+    health: {
+      vault: () => {
+        const s = describeVault(vault);
+        return { open: s.open, rootProvider: s.rootProvider, keyGeneration: s.keyGeneration, rotation: s.rotation !== null };
+      },
+      uptimeSeconds: () => Math.round((Date.now() - startedAt) / 1000),
+    },
+  });
+
+  let listener: Listener;
+  try {
+    listener = await listen(app, { ...config.http, tls });
+  } catch (err) {
+    stopRotation();
+    await vault.close();
+    throw err;
+  }
+  log.info({ host: config.http.host, port: listener.port, tls: tls.source }, `listening on https://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${listener.port}`);
+
+  return {
+    vault,
+    listener,
+    async close() {
+      stopRotation();
+      await listener.close();
+      await vault.close();
+    },
+  };
+}
