@@ -2,15 +2,13 @@
 // Each "board" is a temp dir: a mailbox device file, an OTP file, and a wrapper that runs the fake.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { piOtpRoot } from '../../../src/vault/roots/pi-otp.ts';
 import { RootError } from '../../../src/vault/roots/root.ts';
+import { FAKE_VCMAILBOX, piBoard } from '../../helpers/pi-board.ts';
 
-const FAKE = fileURLToPath(new URL('../../helpers/fake-vcmailbox.mjs', import.meta.url));
 const KEY = 'f8dbc7b0a4fcfb1d706e298ac9d0485c2226ce8df7f7596ac77337bd09fbe160';
 const dirs: string[] = [];
 after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -22,20 +20,9 @@ interface Board {
 }
 
 async function board(opts: { key?: string; mode?: string } = {}): Promise<Board> {
-  const dir = await mkdtemp(join(tmpdir(), 'pi-otp-'));
-  dirs.push(dir);
-  const otp = join(dir, 'otp');
-  if (opts.key) await writeFile(otp, opts.key + '\n');
-  await writeFile(join(dir, 'vcio'), '');
-  const tool = join(dir, 'vcmailbox');
-  const mode = opts.mode ? `FAKE_VCMAILBOX_MODE='${opts.mode}' ` : '';
-  await writeFile(tool, `#!/bin/sh\n${mode}FAKE_VCMAILBOX_OTP='${otp}' exec '${FAKE}' "$@"\n`);
-  await chmod(tool, 0o755);
-  return {
-    dir,
-    otp,
-    root: (program = false) => piOtpRoot({ vcmailbox: tool, device: join(dir, 'vcio'), program }),
-  };
+  const b = await piBoard(opts);
+  dirs.push(b.dir);
+  return { ...b, root: (program = false) => piOtpRoot({ vcmailbox: b.vcmailbox, device: b.device, program }) };
 }
 
 /** Every refusal is a RootError whose message never carries key material. */
@@ -149,7 +136,7 @@ test('the stand-in keeps OTP write-once: a write that would clear bits is refuse
   const env = { ...process.env, FAKE_VCMAILBOX_OTP: b.otp };
   const args = ['0x00038081', '40', '40', '0', '8', '0', '0', '0', '0', '0', '0', '0', '0'];
   const code = await new Promise<number | null>((resolve) => {
-    execFile(FAKE, args, { env }, (err) => resolve(err ? (err.code as number) : 0));
+    execFile(FAKE_VCMAILBOX, args, { env }, (err) => resolve(err ? (err.code as number) : 0));
   });
   assert.equal(code, 255);
   assert.equal((await readFile(b.otp, 'utf8')).trim(), KEY);
