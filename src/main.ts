@@ -80,7 +80,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
   try {
     listener = await listen(app, { ...config.http, tls });
   } catch (err) {
-    stopRotation();
+    await stopRotation();
     await vault.close();
     throw err;
   }
@@ -90,7 +90,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
     vault,
     listener,
     async close() {
-      stopRotation();
+      await stopRotation();
       await listener.close();
       await vault.close();
     },

@@ -46,10 +46,20 @@ function schemaAt(path: string[]): z.ZodType | undefined {
 }
 
 function unwrap(node: z.ZodType): z.ZodType {
-  while (node instanceof z.ZodDefault || node instanceof z.ZodOptional || node instanceof z.ZodNullable) {
+  while (
+    node instanceof z.ZodDefault ||
+    node instanceof z.ZodPrefault ||
+    node instanceof z.ZodOptional ||
+    node instanceof z.ZodNullable
+  ) {
     node = node.unwrap() as z.ZodType;
   }
   return node;
+}
+
+/** A camelCase key as it is spelt in a variable name: keepAliveTimeoutMs → KEEP_ALIVE_TIMEOUT_MS. */
+function envName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
 }
 
 /** OUTPOST_HTTP__PORT → ['http', 'port'] matched against the schema's camelCase keys. */
@@ -58,9 +68,8 @@ function envPath(name: string): string[] | undefined {
   for (const part of name.slice(PREFIX.length).split('__')) {
     const node = unwrap(path.length ? (schemaAt(path) ?? z.never()) : configSchema);
     if (!(node instanceof z.ZodObject)) return undefined;
-    const wanted = part.replace(/_/g, '').toLowerCase();
-    const key = Object.keys(node.shape).find((k) => k.toLowerCase() === wanted);
-    if (!key || part !== part.toUpperCase()) return undefined;
+    const key = Object.keys(node.shape).find((k) => envName(k) === part);
+    if (!key) return undefined;
     path.push(key);
   }
   return path;
@@ -79,7 +88,9 @@ function envValue(raw: string, target: z.ZodType): Json {
 function setAt(obj: JsonObject, path: string[], value: Json): void {
   let node = obj;
   for (const segment of path.slice(0, -1)) {
-    if (!isObject(node[segment])) node[segment] = {};
+    // A file value of the wrong type stays, so the schema reports it rather than the override hiding it.
+    if (node[segment] !== undefined && !isObject(node[segment])) return;
+    if (node[segment] === undefined) node[segment] = {};
     node = node[segment] as JsonObject;
   }
   node[path[path.length - 1]] = value;
@@ -124,11 +135,21 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
 
   const result = configSchema.safeParse(base);
   if (!result.success) {
+    const where = (key: string) => {
+      const origin = [...fromEnv.entries()].find(([k]) => key === k || key.startsWith(`${k}.`));
+      return origin ? `from the environment ${origin[1]}` : `from ${source}`;
+    };
     for (const issue of result.error.issues) {
       const key = issue.path.join('.') || '(top level)';
-      const origin = [...fromEnv.entries()].find(([k]) => key === k || key.startsWith(`${k}.`));
-      const where = origin ? `from the environment ${origin[1]}` : `from ${source}`;
-      problems.push(`${key}: ${issue.message} (${where})`);
+      if (issue.code === 'unrecognized_keys') {
+        // Named one by one with their full path: `http.prot: not a configuration key`.
+        for (const name of issue.keys) {
+          const full = [...issue.path, name].join('.');
+          problems.push(`${full}: not a configuration key (${where(full)})`);
+        }
+        continue;
+      }
+      problems.push(`${key}: ${issue.message} (${where(key)})`);
     }
   }
   if (problems.length) throw new ConfigError(problems);

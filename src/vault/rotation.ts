@@ -121,26 +121,31 @@ async function finishRotation(vault: Vault, reencrypted: number): Promise<Rotati
 export function watchRotation(
   vault: Vault,
   options: { batch: number; intervalMs: number; onDone: (r: RotationResult) => void; onError: (err: unknown) => void },
-): () => void {
-  let running = false;
+): () => Promise<void> {
+  let running: Promise<void> | undefined;
   let stopped = false;
-  const check = async () => {
-    if (running || stopped || !rotationState(vault)) return;
-    running = true;
+  const sweep = async () => {
     try {
       const result = await sweepRotation(vault, { batch: options.batch, onBatch: () => (stopped ? Promise.reject(new Error('stopped')) : undefined) });
       if (result) options.onDone(result);
     } catch (err) {
       if (!stopped) options.onError(err);
     } finally {
-      running = false;
+      running = undefined;
     }
   };
-  void check();
-  const timer = setInterval(() => void check(), options.intervalMs);
+  const check = () => {
+    if (running || stopped || !rotationState(vault)) return;
+    running = sweep();
+  };
+  check();
+  const timer = setInterval(check, options.intervalMs);
   timer.unref();
-  return () => {
+  // Stopping waits for a sweep in flight to reach its next batch boundary, so the store is
+  // never closed under a running transaction.
+  return async () => {
     stopped = true;
     clearInterval(timer);
+    await running;
   };
 }
