@@ -1,5 +1,6 @@
 // The composition root: config → vault → services → app → listener. Everything that opens
 // a file or socket is built here and handed in; close() undoes it in reverse.
+import { ApiLog, Clients, createA2aApp, type A2aServices } from './a2a/index.ts';
 import type { LoadedConfig } from './config/index.ts';
 import { createApp, listen, loadTlsIdentity, Metrics, type Listener } from './http/index.ts';
 import type { Logger } from './log.ts';
@@ -64,9 +65,20 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
     sample: () => [{ value: vault.ring.current }],
   });
 
+  const a2aServices: A2aServices = {
+    config: config.a2a,
+    vault,
+    clients: new Clients(vault),
+    log: log.child({ capability: 'a2a' }),
+    now: Date.now,
+    upstream: { state: () => 'none' },
+  };
+  const a2a = createA2aApp(a2aServices, { bodyLimit: config.http.bodyLimit, apiLog: new ApiLog(vault) });
+
   const app = createApp({
     log,
     metrics,
+    routes: [(root) => root.route('/iso', a2a)],
     health: {
       vault: () => {
         const s = describeVault(vault);

@@ -66,6 +66,30 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    a2a: z
+      .object({
+        /** OAuth 2.0 access token lifetime (document 004: one day by default). */
+        tokenLifetimeSeconds: z.number().int().min(60).max(30 * 86400).default(86400),
+        /** OAuth 1.0: how far oauth_timestamp may be from the appliance clock. */
+        oauth1WindowSeconds: z.number().int().min(30).max(3600).default(300),
+        cache: z
+          .object({
+            /** Cache lifetime of a secret whose upstream rotation period is unknown. */
+            defaultTtlSeconds: z.number().int().min(60).default(86400),
+            /** What to do with a secret past its lifetime while the upstream cannot refresh it. */
+            grace: z.enum(['serve', 'serve-and-warn', 'refuse']).default('serve-and-warn'),
+            /** With grace 'refuse' (and as the hard limit for the others): refuse this many hours after expiry. */
+            refuseAfterHours: z.number().min(0).max(24 * 365).default(72),
+          })
+          .strict()
+          .prefault({}),
+        apiLog: z
+          .object({ retentionDays: z.number().int().min(1).max(3650).default(90) })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

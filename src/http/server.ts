@@ -30,6 +30,10 @@ export function listen(
           // ChaCha20 first: a Pi 4 has no AES instructions (FACTS).
           ciphers: 'TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384',
           minVersion: 'TLSv1.2',
+          // Ask for a client certificate without requiring one: A2A authorizations may be
+          // bound to a certificate fingerprint (document 004), checked per request.
+          requestCert: true,
+          rejectUnauthorized: false,
         },
       },
       (info: AddressInfo) => {

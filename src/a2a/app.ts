@@ -1,0 +1,59 @@
+// The A2A sub-application mounted at /iso: body limit, API log, the public token endpoint,
+// authentication, the routes, and one renderer that turns every failure into the
+// document's envelope (never a stack trace).
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { ApiLog } from './apilog.ts';
+import { apiLogMiddleware } from './apilog.ts';
+import type { A2aEnv, A2aServices } from './context.ts';
+import { A2aError, failure, notFoundBody } from './envelope.ts';
+import { authenticate, registerOAuth2Token } from './oauth/index.ts';
+import { registerPam } from './pam/index.ts';
+
+/** Each capability group of document 004 registers its routes here, in this order. */
+const ROUTE_GROUPS: Array<(app: Hono<A2aEnv>, s: A2aServices) => void> = [registerPam];
+
+export function createA2aApp(s: A2aServices, options: { bodyLimit: number; apiLog: ApiLog }): Hono<A2aEnv> {
+  const app = new Hono<A2aEnv>();
+  app.use('*', async function callFacts(c, next) {
+    c.set('call', { resource: 'a2a', event: 'request', error: null });
+    await next();
+  });
+  app.use('*', apiLogMiddleware(options.apiLog, s));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: options.bodyLimit,
+      onError: () => {
+        throw new A2aError(1041, 413);
+      },
+    }),
+  );
+  registerOAuth2Token(app, s);
+  app.use('*', authenticate(s));
+  for (const register of ROUTE_GROUPS) register(app, s);
+  app.all('*', (c) => {
+    c.get('call').error = 'Resource/sub-resource not found';
+    return c.json(notFoundBody(), 404);
+  });
+
+  app.onError((err, c) => {
+    const call = c.get('call');
+    if (err instanceof A2aError) {
+      if (call) call.error = err.message;
+      return c.json(failure(err.code, err.httpStatus, err.detail), err.httpStatus);
+    }
+    if (err instanceof HTTPException) {
+      // Hono's own (e.g. malformed JSON from c.req.json()): a client error in our envelope.
+      const status = err.status as ContentfulStatusCode;
+      if (call) call.error = err.message;
+      return c.json(failure(1040, status, err.message || null), status);
+    }
+    s.log.error({ reqId: c.get('requestId'), err: { name: (err as Error).name, message: (err as Error).message } }, 'a2a: unhandled error');
+    if (call) call.error = 'internal error';
+    return c.json(failure(1000, 500, `request id ${c.get('requestId')}`), 500);
+  });
+  return app;
+}

@@ -1,0 +1,55 @@
+// What every A2A route sees: the services built once in main.ts, and per request the
+// authorization the caller proved (set by the authentication middleware).
+import type { Context } from 'hono';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../log.ts';
+import type { Vault } from '../vault/index.ts';
+import type { Authorization, Clients, Resource } from './clients.ts';
+import { A2aError } from './envelope.ts';
+
+/** What the sync link knows about the upstream vault (issue 6); 'none' when no upstream is configured. */
+export interface UpstreamState {
+  state(): 'none' | 'connected' | 'offline';
+}
+
+export interface A2aServices {
+  config: Config['a2a'];
+  vault: Vault;
+  clients: Clients;
+  log: Logger;
+  /** Milliseconds since the epoch; injectable so windows and lifetimes are tested without sleeping. */
+  now: () => number;
+  upstream: UpstreamState;
+}
+
+/** Facts about the call that the API log records, filled in as the request is handled. */
+export interface CallFacts {
+  resource: string;
+  event: string;
+  error: string | null;
+}
+
+export type A2aEnv = {
+  Variables: {
+    requestId: string;
+    authz: Authorization;
+    call: CallFacts;
+  };
+};
+
+export type A2aContext = Context<A2aEnv>;
+
+/** Names the resource and event of this call for the API log, and checks the authorization grants the resource. */
+export function requireResource(c: A2aContext, resource: Resource, event: string): Authorization {
+  const call = c.get('call');
+  call.resource = resource;
+  call.event = event;
+  const authz = c.get('authz');
+  if (!authz.resources.includes(resource)) throw new A2aError(1003, 403);
+  return authz;
+}
+
+/** A change to PAM data needs read-write permission (document 004: error 1039 otherwise). */
+export function requirePamWrite(authz: Authorization): void {
+  if (authz.pamPermission !== 'read-write') throw new A2aError(1039, 400);
+}

@@ -1,0 +1,5 @@
+// The senhasegura-compatible A2A API (document 004, SPEC §2), mounted at /iso.
+export { createA2aApp } from './app.ts';
+export { ApiLog } from './apilog.ts';
+export { Clients, RESOURCES, type Application, type Authorization, type Resource, type PamPermission } from './clients.ts';
+export type { A2aServices, UpstreamState } from './context.ts';
