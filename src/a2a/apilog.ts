@@ -1,14 +1,242 @@
-// PLACEHOLDER until the API log lands.
-import type { MiddlewareHandler } from 'hono';
+// The A2A API log (document 004 "API logs"): one clear record per call, keyed by the time it
+// finished so time ranges are key ranges and a shipper can resume from a cursor. It holds
+// who called, from where, what and how it ended; never a body, a header or a secret value.
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { Database } from 'lmdb';
+import type { Logger } from '../log.ts';
 import type { Vault } from '../vault/index.ts';
 import type { A2aEnv, A2aServices } from './context.ts';
 
-export class ApiLog {
-  constructor(readonly vault: Vault) {}
+export interface ApiLogEntry {
+  /** Time-sortable and unique: `<ms since epoch, 15 digits>-<sequence>` of when the call finished. */
+  id: string;
+  /** The request id that the service's pino lines carry, to join the two. */
+  request_id: string | null;
+  client_id: string | null;
+  /** The application's name. */
+  client: string | null;
+  authorization_id: string | null;
+  ip: string | null;
+  resource: string;
+  event: string;
+  method: string;
+  status: number;
+  /** The path, and the query with every credential-like parameter's value replaced. */
+  url: string;
+  error: string | null;
+  duration_ms: number;
+  /** ISO time the call arrived. */
+  time: string;
 }
 
-export function apiLogMiddleware(_log: ApiLog, _s: A2aServices): MiddlewareHandler<A2aEnv> {
-  return async function recordCall(_c, next) {
-    await next();
+export interface ApiLogQuery {
+  /** Milliseconds since the epoch, inclusive. */
+  since?: number;
+  /** Milliseconds since the epoch, inclusive. */
+  until?: number;
+  clientId?: string;
+  limit?: number;
+}
+
+const PURGE_BATCH = 1000;
+const HOUR = 3_600_000;
+
+function timeKey(ms: number): string {
+  return String(Math.max(0, Math.floor(ms))).padStart(15, '0');
+}
+
+export class ApiLog {
+  readonly db: Database<ApiLogEntry, string>;
+  readonly #inflight = new Set<Promise<unknown>>();
+  #seq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #purging = false;
+
+  constructor(readonly vault: Vault) {
+    this.db = vault.database<ApiLogEntry>('a2a-apilog');
+  }
+
+  /**
+   * Stores an entry without waiting: writes issued in the same turn share one LMDB
+   * transaction, committed on the next tick. Returns the entry's id. `onError` hears a failed write.
+   */
+  record(entry: Omit<ApiLogEntry, 'id'>, finishedAt: number, onError?: (err: unknown) => void): string {
+    this.#seq = (this.#seq + 1) % 1_000_000;
+    const id = `${timeKey(finishedAt)}-${String(this.#seq).padStart(6, '0')}`;
+    const write = this.db.put(id, { id, ...entry }).then(
+      () => undefined,
+      (err: unknown) => onError?.(err),
+    );
+    this.#inflight.add(write);
+    void write.finally(() => this.#inflight.delete(write));
+    return id;
+  }
+
+  /** Resolves once every entry recorded so far is committed. */
+  async flush(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
+  }
+
+  /** Entries that finished in [since, until], oldest first. */
+  *entries(q: Omit<ApiLogQuery, 'limit'> = {}): Generator<ApiLogEntry> {
+    const range = this.db.getRange({
+      start: q.since === undefined ? undefined : timeKey(q.since),
+      end: q.until === undefined ? undefined : timeKey(q.until + 1),
+    });
+    for (const { value } of range) {
+      if (q.clientId !== undefined && value.client_id !== q.clientId) continue;
+      yield value;
+    }
+  }
+
+  query(q: ApiLogQuery = {}): ApiLogEntry[] {
+    const out: ApiLogEntry[] = [];
+    if (q.limit !== undefined && q.limit <= 0) return out;
+    for (const entry of this.entries(q)) {
+      out.push(entry);
+      if (q.limit !== undefined && out.length >= q.limit) break;
+    }
+    return out;
+  }
+
+  /**
+   * For the upstream shipper: entries after `cursor` (an entry id; null = from the start),
+   * oldest first, and the cursor to pass next time. Keys follow commit order, so nothing
+   * committed later can sort before an id already handed out.
+   */
+  entriesSince(cursor: string | null, limit = 500): { entries: ApiLogEntry[]; cursor: string | null } {
+    const entries: ApiLogEntry[] = [];
+    for (const { key, value } of this.db.getRange({ start: cursor ?? undefined })) {
+      if (key === cursor) continue;
+      entries.push(value);
+      if (entries.length >= limit) break;
+    }
+    return { entries, cursor: entries.at(-1)?.id ?? cursor };
+  }
+
+  /** Removes entries that finished more than `retentionDays` before `now`; returns how many. */
+  async purge(retentionDays: number, now: number): Promise<number> {
+    const end = timeKey(now - retentionDays * 86_400_000);
+    let removed = 0;
+    for (;;) {
+      const keys = [...this.db.getKeys({ end, limit: PURGE_BATCH })] as string[];
+      if (keys.length === 0) return removed;
+      await this.db.transaction(() => {
+        for (const key of keys) this.db.remove(key);
+      });
+      removed += keys.length;
+    }
+  }
+
+  /** Purges now and then hourly on an unref'd timer, until close(). Calling it again restarts it. */
+  startRetention(options: { retentionDays: number; now: () => number; log: Logger; intervalMs?: number }): void {
+    this.stopRetention();
+    const run = async () => {
+      // The vault closed without close() here (a test, a shutdown path that forgot): stop quietly.
+      if ((this.vault.root as unknown as { status?: string }).status !== 'open') return this.stopRetention();
+      if (this.#purging) return;
+      this.#purging = true;
+      try {
+        const removed = await this.purge(options.retentionDays, options.now());
+        if (removed > 0) options.log.info({ removed, retentionDays: options.retentionDays }, 'a2a: API log entries past retention removed');
+      } catch (err) {
+        options.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'a2a: API log purge failed; will retry');
+      } finally {
+        this.#purging = false;
+      }
+    };
+    setTimeout(run, 0).unref();
+    this.#timer = setInterval(run, options.intervalMs ?? HOUR).unref();
+  }
+
+  stopRetention(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Stops the retention timer and waits for pending writes; call before closing the vault. */
+  async close(): Promise<void> {
+    this.stopRetention();
+    await this.flush();
+  }
+}
+
+/** Query parameter names whose values are credentials (the "without OAuth" mode, OAuth 1.0 in the query, …). */
+const SENSITIVE_PARAM = /^oauth_|secret|token|pass|pwd|key|signature|auth|credential|session|cookie/i;
+const MAX_VALUE = 200;
+const MAX_URL = 2048;
+
+/** The path and query as logged: values of credential-like parameters become `[redacted]`. */
+export function loggedUrl(rawUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(rawUrl, 'http://outpost.invalid');
+  } catch {
+    return '[unparsable url]';
+  }
+  const parts: string[] = [];
+  for (const [name, value] of url.searchParams) {
+    const shown = SENSITIVE_PARAM.test(name) ? '[redacted]' : encodeURIComponent(value.slice(0, MAX_VALUE));
+    parts.push(`${encodeURIComponent(name)}=${shown}`);
+  }
+  const out = parts.length > 0 ? `${url.pathname}?${parts.join('&')}` : url.pathname;
+  return out.length > MAX_URL ? out.slice(0, MAX_URL) : out;
+}
+
+/** The peer's address; null where there is no socket (app.request() in tests). */
+function remoteIp(c: Context<A2aEnv>): string | null {
+  try {
+    const address = getConnInfo(c).remote.address;
+    if (!address) return null;
+    return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  } catch {
+    return null;
+  }
+}
+
+/** Records every call after it is answered; a logging failure is logged and never reaches the caller. */
+export function apiLogMiddleware(apiLog: ApiLog, s: A2aServices): MiddlewareHandler<A2aEnv> {
+  apiLog.startRetention({ retentionDays: s.config.apiLog.retentionDays, now: s.now, log: s.log });
+  const failed = (reqId: string | null) => (err: unknown) =>
+    s.log.error({ reqId, err: { name: (err as Error)?.name, message: (err as Error)?.message } }, 'a2a: API log write failed');
+
+  return async function recordCall(c, next) {
+    const arrived = s.now();
+    const started = performance.now();
+    let thrown = false;
+    try {
+      await next();
+    } catch (err) {
+      thrown = true;
+      throw err;
+    } finally {
+      const reqId = (c.get('requestId') as string | undefined) ?? null;
+      try {
+        const authz = c.get('authz') as A2aEnv['Variables']['authz'] | undefined;
+        const call = c.get('call') as A2aEnv['Variables']['call'] | undefined;
+        apiLog.record(
+          {
+            request_id: reqId,
+            client_id: authz?.clientId ?? null,
+            client: authz ? (s.clients.apps.get(authz.appId)?.name ?? null) : null,
+            authorization_id: authz?.id ?? null,
+            ip: remoteIp(c),
+            resource: call?.resource ?? 'a2a',
+            event: call?.event ?? 'request',
+            method: c.req.method,
+            status: thrown ? 500 : c.res.status,
+            url: loggedUrl(c.req.url),
+            error: call?.error ?? (thrown ? 'internal error' : null),
+            duration_ms: Math.round((performance.now() - started) * 100) / 100,
+            time: new Date(arrived).toISOString(),
+          },
+          s.now(),
+          failed(reqId),
+        );
+      } catch (err) {
+        failed(reqId)(err);
+      }
+    }
   };
 }

@@ -1,7 +1,7 @@
 // The A2A sub-application mounted at /iso: body limit, API log, the public token endpoint,
 // authentication, the routes, and one renderer that turns every failure into the
 // document's envelope (never a stack trace).
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -15,7 +15,14 @@ import { registerPam } from './pam/index.ts';
 /** Each capability group of document 004 registers its routes here, in this order. */
 const ROUTE_GROUPS: Array<(app: Hono<A2aEnv>, s: A2aServices) => void> = [registerPam];
 
-export function createA2aApp(s: A2aServices, options: { bodyLimit: number; apiLog: ApiLog }): Hono<A2aEnv> {
+export interface A2aAppOptions {
+  bodyLimit: number;
+  apiLog: ApiLog;
+  /** Replaces OAuth for route tests that set the authorization themselves; never set in main.ts. */
+  authenticate?: MiddlewareHandler<A2aEnv>;
+}
+
+export function createA2aApp(s: A2aServices, options: A2aAppOptions): Hono<A2aEnv> {
   const app = new Hono<A2aEnv>();
   app.use('*', async function callFacts(c, next) {
     c.set('call', { resource: 'a2a', event: 'request', error: null });
@@ -32,7 +39,7 @@ export function createA2aApp(s: A2aServices, options: { bodyLimit: number; apiLo
     }),
   );
   registerOAuth2Token(app, s);
-  app.use('*', authenticate(s));
+  app.use('*', options.authenticate ?? authenticate(s));
   for (const register of ROUTE_GROUPS) register(app, s);
   app.all('*', (c) => {
     c.get('call').error = 'Resource/sub-resource not found';

@@ -51,5 +51,6 @@ export function requireResource(c: A2aContext, resource: Resource, event: string
 
 /** A change to PAM data needs read-write permission (document 004: error 1039 otherwise). */
 export function requirePamWrite(authz: Authorization): void {
-  if (authz.pamPermission !== 'read-write') throw new A2aError(1039, 400);
+  // The document shows this one error with detail "" rather than null.
+  if (authz.pamPermission !== 'read-write') throw new A2aError(1039, 400, '');
 }

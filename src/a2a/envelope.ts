@@ -36,6 +36,8 @@ export const A2A_ERRORS = {
   1041: 'Request body too large',
   1042: 'Method not allowed',
   1043: 'Service unavailable',
+  1044: 'Referer not allowed',
+  1045: 'Client certificate does not match',
 } as const;
 
 export type A2aCode = keyof typeof A2A_ERRORS;

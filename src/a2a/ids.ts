@@ -3,11 +3,17 @@
 import type { Vault } from '../vault/index.ts';
 
 export async function nextId(vault: Vault, kind: string): Promise<string> {
-  const counters = vault.database<number>('a2a-ids');
-  let id = 0;
+  let id = '';
   await vault.root.transaction(() => {
-    id = (counters.get(kind) ?? 0) + 1;
-    counters.put(kind, id);
+    id = takeId(vault, kind);
   });
+  return id;
+}
+
+/** The next id of `kind`, for use inside a transaction the caller already holds. */
+export function takeId(vault: Vault, kind: string): string {
+  const counters = vault.database<number>('a2a-ids');
+  const id = (counters.get(kind) ?? 0) + 1;
+  counters.put(kind, id);
   return String(id);
 }

@@ -1,12 +1,7 @@
-// PLACEHOLDER until the OAuth work lands: every call is refused.
-import type { Hono, MiddlewareHandler } from 'hono';
-import type { A2aEnv, A2aServices } from '../context.ts';
-import { A2aError } from '../envelope.ts';
-
-export function registerOAuth2Token(_app: Hono<A2aEnv>, _s: A2aServices): void {}
-
-export function authenticate(_s: A2aServices): MiddlewareHandler<A2aEnv> {
-  return async function refuseAll() {
-    throw new A2aError(1001, 401);
-  };
-}
+// A2A authentication (document 004 "Default Request Usage", SPEC §2): the OAuth 2.0 token
+// endpoint, the middleware that proves every other call (Bearer, OAuth 1.0, without-OAuth),
+// and the per-authorization rules. See docs/a2a-auth.md.
+export { registerOAuth2Token, parseBasic } from './oauth2-token.ts';
+export { authenticate } from './authenticate.ts';
+export { revokeTokens } from './tokens.ts';
+export { fingerprintOf, normalizeFingerprint } from './rules.ts';

@@ -1,0 +1,130 @@
+// The authentication middleware for every /iso route but the token endpoint: Bearer
+// tokens (OAuth 2.0), OAuth 1.0 HMAC-SHA1 signatures (header, query or form body), and the
+// document's "without OAuth" mode where the authorization enables it; then the
+// authorization's active flags, source address, referer and certificate rules.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import type { Authorization } from '../clients.ts';
+import type { A2aContext, A2aEnv, A2aServices } from '../context.ts';
+import { A2aError } from '../envelope.ts';
+import { useNonce } from './nonces.ts';
+import { baseStringUri, formPairs, hmacSha1, isFormType, parseAuthorizationHeader, signatureBaseString, signatureMatches, type Pair } from './oauth1.ts';
+import { checkRules } from './rules.ts';
+import { checkToken } from './tokens.ts';
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const REQUIRED = ['oauth_consumer_key', 'oauth_token', 'oauth_signature_method', 'oauth_signature', 'oauth_timestamp', 'oauth_nonce'];
+
+function unauthenticated(detail: string): A2aError {
+  return new A2aError(1001, 401, detail);
+}
+
+function malformed(detail: string): A2aError {
+  return new A2aError(1040, 400, detail);
+}
+
+/** Constant-time equality of two strings of any length. */
+export function sameString(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a, 'utf8').digest();
+  const hb = createHash('sha256').update(b, 'utf8').digest();
+  return timingSafeEqual(ha, hb);
+}
+
+export function authenticate(s: A2aServices): MiddlewareHandler<A2aEnv> {
+  return async function authenticateA2a(c, next) {
+    const authz = await identify(c, s);
+    if (!s.clients.usable(authz)) throw unauthenticated('authorization or application inactive');
+    const refusal = checkRules(c, authz);
+    if (refusal) throw new A2aError(refusal.code, 403, refusal.detail);
+    c.set('authz', authz);
+    await next();
+  };
+}
+
+/** Proves who is calling, by whichever method the request uses; throws A2aError otherwise. */
+async function identify(c: A2aContext, s: A2aServices): Promise<Authorization> {
+  const header = c.req.header('authorization');
+  if (header !== undefined) {
+    const bearer = BEARER.exec(header);
+    if (bearer) return viaBearer(s, bearer[1]!);
+    if (/^OAuth(\s|$)/i.test(header)) {
+      const params = parseAuthorizationHeader(header);
+      if (!params) throw malformed('malformed OAuth Authorization header');
+      return viaSignature(c, s, params.filter(([n]) => n !== 'realm'), await bodyPairs(c));
+    }
+    if (/^Bearer(\s|$)/i.test(header)) throw unauthenticated('malformed bearer token');
+    throw unauthenticated('unsupported authorization scheme');
+  }
+  const query = formPairs(new URL(c.req.url).search);
+  const body = await bodyPairs(c);
+  if ([...query, ...body].some(([n]) => n === 'oauth_signature')) return viaSignature(c, s, [], body);
+  const key = single(query, 'oauth_consumer_key');
+  const token = single(query, 'oauth_token');
+  if (key !== undefined && token !== undefined) return withoutOAuth(s, key, token);
+  throw unauthenticated('no credentials');
+}
+
+async function viaBearer(s: A2aServices, token: string): Promise<Authorization> {
+  const check = await checkToken(s, token);
+  if (!check.ok) throw unauthenticated(check.reason);
+  const authz = s.clients.authz.get(check.authzId);
+  if (!authz) throw unauthenticated('unknown or revoked token');
+  return authz;
+}
+
+/** The document's "without OAuth" mode: consumer key and token in the query, if the authorization allows it. */
+function withoutOAuth(s: A2aServices, key: string, token: string): Authorization {
+  const authz = s.clients.byClientId(key);
+  if (!authz || !sameString(authz.token, token)) throw unauthenticated('unknown consumer key or token');
+  if (!authz.withoutOAuth) throw unauthenticated('requests without an OAuth signature are not enabled for this authorization');
+  return authz;
+}
+
+/** Form parameters of the body (RFC 5849 §3.4.1.3.1: single-part, form-urlencoded, not GET/HEAD). */
+async function bodyPairs(c: A2aContext): Promise<Pair[]> {
+  if (c.req.method === 'GET' || c.req.method === 'HEAD') return [];
+  if (!isFormType(c.req.header('content-type'))) return [];
+  return formPairs(await c.req.text());
+}
+
+/** The one value of `name` among `pairs`; undefined when absent, malformed when repeated. */
+function single(pairs: Pair[], name: string): string | undefined {
+  const found = pairs.filter(([n]) => n === name);
+  if (found.length > 1) throw malformed(`parameter ${name} given more than once`);
+  return found[0]?.[1];
+}
+
+/** OAuth 1.0 HMAC-SHA1 (RFC 5849 §3.2): protocol parameters from the header, query or body. */
+async function viaSignature(c: A2aContext, s: A2aServices, headerPairs: Pair[], body: Pair[]): Promise<Authorization> {
+  const url = new URL(c.req.url);
+  const all = [...headerPairs, ...formPairs(url.search), ...body];
+  const p: Record<string, string> = {};
+  for (const name of REQUIRED) {
+    const value = single(all, name);
+    if (value === undefined) throw malformed(`missing OAuth parameter ${name}`);
+    p[name] = value;
+  }
+  const version = single(all, 'oauth_version');
+  if (version !== undefined && version !== '1.0') throw malformed('oauth_version must be 1.0');
+  if (p.oauth_signature_method !== 'HMAC-SHA1') throw malformed('oauth_signature_method must be HMAC-SHA1');
+  if (!/^\d{1,11}$/.test(p.oauth_timestamp!)) throw malformed('oauth_timestamp must be a positive integer');
+  if (p.oauth_nonce!.length === 0 || p.oauth_nonce!.length > 200) throw malformed('oauth_nonce must be 1 to 200 characters');
+
+  const authz = s.clients.byClientId(p.oauth_consumer_key!);
+  if (!authz || !sameString(authz.token, p.oauth_token!)) throw unauthenticated('unknown consumer key or token');
+  const consumerSecret = s.clients.clientSecret(authz.id);
+  const tokenSecret = s.clients.tokenSecret(authz.id);
+  if (!consumerSecret || !tokenSecret) throw unauthenticated('unknown consumer key or token');
+
+  // The client signed the URL it sent to: https (the only listener) and its Host header.
+  const baseUri = baseStringUri('https', c.req.header('host') ?? url.host, url.pathname);
+  if (baseUri === undefined) throw malformed('malformed Host header');
+  const base = signatureBaseString(c.req.method, baseUri, all);
+  const expected = hmacSha1(base, consumerSecret.revealString(), tokenSecret.revealString());
+  if (!signatureMatches(p.oauth_signature!, expected)) throw unauthenticated('invalid signature');
+
+  const timestamp = Number(p.oauth_timestamp);
+  if (Math.abs(s.now() / 1000 - timestamp) > s.config.oauth1WindowSeconds) throw unauthenticated('oauth_timestamp outside the accepted window');
+  if (!(await useNonce(s, authz.clientId, timestamp, p.oauth_nonce!))) throw unauthenticated('oauth_nonce already used');
+  return authz;
+}

@@ -1,0 +1,88 @@
+// OAuth 2.0 access tokens: 256 random bits handed out once, kept only as their SHA-256 in
+// a clear LMDB database (hash → authorization, issue and expiry times, secret binding), so
+// they survive a restart, can be revoked, and a copy of the store cannot be replayed.
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import type { Database } from 'lmdb';
+import type { A2aServices } from '../context.ts';
+
+export interface TokenRecord {
+  authzId: string;
+  issuedAt: number;
+  expiresAt: number;
+  /** HMAC of a fixed label under the client secret at issue: a rotated secret no longer matches. */
+  binding: string;
+}
+
+export type TokenCheck =
+  | { ok: true; authzId: string }
+  | { ok: false; reason: 'unknown or revoked token' | 'token expired' | 'client secret rotated since the token was issued' };
+
+const PURGE_EVERY_MS = 10 * 60_000;
+const lastPurge = new WeakMap<object, number>();
+
+function tokensDb(s: A2aServices): Database<TokenRecord, string> {
+  return s.vault.database<TokenRecord>('a2a-tokens');
+}
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+function bindingFor(s: A2aServices, authzId: string): string | undefined {
+  const secret = s.clients.clientSecret(authzId);
+  if (!secret) return undefined;
+  return createHmac('sha256', secret.reveal()).update('outpost a2a access token').digest('hex').slice(0, 32);
+}
+
+/** Issues a token for `authzId`; resolves once its record is on disk. */
+export async function issueToken(s: A2aServices, authzId: string): Promise<{ token: string; expiresIn: number }> {
+  const db = tokensDb(s);
+  const now = s.now();
+  await purgeExpired(s, now);
+  const token = randomBytes(32).toString('base64url');
+  const expiresIn = s.config.tokenLifetimeSeconds;
+  const binding = bindingFor(s, authzId);
+  if (binding === undefined) throw new Error('authorization has no client secret');
+  await db.put(hashToken(token), { authzId, issuedAt: now, expiresAt: now + expiresIn * 1000, binding });
+  await s.vault.root.flushed;
+  return { token, expiresIn };
+}
+
+/** Looks a presented bearer token up; an expired one is removed on the way. */
+export async function checkToken(s: A2aServices, token: string): Promise<TokenCheck> {
+  const db = tokensDb(s);
+  const key = hashToken(token);
+  const record = db.get(key);
+  if (!record) return { ok: false, reason: 'unknown or revoked token' };
+  if (record.expiresAt <= s.now()) {
+    await db.remove(key);
+    return { ok: false, reason: 'token expired' };
+  }
+  if (bindingFor(s, record.authzId) !== record.binding) return { ok: false, reason: 'client secret rotated since the token was issued' };
+  return { ok: true, authzId: record.authzId };
+}
+
+/** Revokes every token of an authorization (call after rotating its secret or disabling it); the count removed. */
+export async function revokeTokens(s: Pick<A2aServices, 'vault'>, authzId: string): Promise<number> {
+  const db = s.vault.database<TokenRecord>('a2a-tokens');
+  const doomed = [...db.getRange({})].filter((e) => e.value.authzId === authzId).map((e) => e.key);
+  if (doomed.length === 0) return 0;
+  await db.transaction(() => {
+    for (const key of doomed) db.remove(key);
+  });
+  await s.vault.root.flushed;
+  return doomed.length;
+}
+
+/** Removes expired tokens, at most once every ten minutes per vault. */
+async function purgeExpired(s: A2aServices, now: number): Promise<void> {
+  const last = lastPurge.get(s.vault);
+  if (last !== undefined && now - last < PURGE_EVERY_MS && now >= last) return;
+  lastPurge.set(s.vault, now);
+  const db = tokensDb(s);
+  const expired = [...db.getRange({})].filter((e) => e.value.expiresAt <= now).map((e) => e.key);
+  if (expired.length === 0) return;
+  await db.transaction(() => {
+    for (const key of expired) db.remove(key);
+  });
+}

@@ -1,0 +1,185 @@
+// The PAM data of the appliance: clear records and lookup indexes in LMDB, secrets only in the
+// encrypted 'pam-secrets' collection, and who may see what (document 004: "each client has
+// access only to passwords registered by him or assigned by configuration in the application").
+import { createHash } from 'node:crypto';
+import type { Database } from 'lmdb';
+import type { SecretCollection } from '../../vault/index.ts';
+import type { Authorization } from '../clients.ts';
+import type { A2aServices } from '../context.ts';
+import type { CacheLifetime } from '../cache.ts';
+
+interface Owned {
+  id: string;
+  active: boolean;
+  /** The authorization that created the record: it always sees it. */
+  createdBy: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Device extends Owned {
+  hostname: string;
+  ip: string;
+  model: string;
+  type: string;
+  vendor: string;
+  site: string;
+  domain: string;
+  tags: string[];
+  connectivities: Array<{ protocol: string; port: number }>;
+}
+
+export interface Credential extends Owned, CacheLifetime {
+  identifier: string | null;
+  username: string;
+  deviceId: string;
+  /** The management address the credential was registered with (the document's management_ip). */
+  ip: string;
+  type: string;
+  domain: string;
+  additional: string;
+  port: string;
+  tags: string[];
+  parentId: string | null;
+  hasSecret: boolean;
+  /** Last password change and last password view, ms since the epoch. */
+  change: number | null;
+  view: number | null;
+}
+
+export interface Info extends Owned, CacheLifetime {
+  identifier: string | null;
+  name: string | null;
+  type: string | null;
+}
+
+export interface Custody {
+  credentialId: string;
+  authzId: string;
+  since: number;
+}
+
+/** Index families in 'pam-index': key `<family>:<hash of the value>:<id>`, several ids per value. */
+export type IndexFamily = 'dh' | 'ci' | 'ck' | 'cd' | 'ii';
+
+export class PamStore {
+  readonly devices: Database<Device, string>;
+  readonly credentials: Database<Credential, string>;
+  readonly infos: Database<Info, string>;
+  readonly custody: Database<Custody, string>;
+  readonly index: Database<string, string>;
+  readonly secrets: SecretCollection;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly s: A2aServices) {
+    this.devices = s.vault.database<Device>('pam-devices');
+    this.credentials = s.vault.database<Credential>('pam-credentials');
+    this.infos = s.vault.database<Info>('pam-infos');
+    this.custody = s.vault.database<Custody>('pam-custody');
+    this.index = s.vault.database<string>('pam-index');
+    this.secrets = s.vault.collection('pam-secrets');
+  }
+
+  /**
+   * Runs PAM changes one at a time: each decides on what it reads and writes it back, so two
+   * upserts of one hostname cannot both create. Resolves once the change is durable.
+   */
+  exclusive<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(change, change);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One transaction for every clear record a change touches, awaited to disk. */
+  async commit(writes: () => void): Promise<void> {
+    await this.s.vault.root.transaction(writes);
+    await this.s.vault.root.flushed;
+  }
+
+  ids(family: IndexFamily, value: string): string[] {
+    const prefix = `${family}:${digest(value)}:`;
+    return [...this.index.getRange({ start: prefix, end: `${prefix}\uffff` })].map((e) => e.value);
+  }
+
+  /** Inside a transaction. */
+  indexPut(family: IndexFamily, value: string, id: string): void {
+    this.index.put(`${family}:${digest(value)}:${id}`, id);
+  }
+
+  /** Inside a transaction. */
+  indexRemove(family: IndexFamily, value: string, id: string): void {
+    this.index.remove(`${family}:${digest(value)}:${id}`);
+  }
+
+  /** Inside a transaction: records that `authz` was given the record it created (seen by `outpost a2a`). */
+  link(authzId: string, list: 'devices' | 'credentials' | 'infos', id: string): void {
+    const current = this.s.clients.authz.get(authzId);
+    if (!current || current[list].includes(id)) return;
+    this.s.clients.authz.put(authzId, { ...current, [list]: [...current[list], id] });
+  }
+
+  canSeeDevice(authz: Authorization, d: Device): boolean {
+    return d.createdBy === authz.id || authz.devices.includes(d.id);
+  }
+
+  canSeeCredential(authz: Authorization, cr: Credential): boolean {
+    if (cr.createdBy === authz.id || authz.credentials.includes(cr.id)) return true;
+    const d = this.devices.get(cr.deviceId);
+    return d !== undefined && this.canSeeDevice(authz, d);
+  }
+
+  canSeeInfo(authz: Authorization, i: Info): boolean {
+    return i.createdBy === authz.id || authz.infos.includes(i.id);
+  }
+
+  /** Active and on an active device. */
+  credentialActive(cr: Credential): boolean {
+    return cr.active && this.devices.get(cr.deviceId)?.active === true;
+  }
+
+  /**
+   * The record `ref` names for `authz`: its numeric id or its identifier (a device's is its
+   * hostname). Only visible records count; an active one wins, then the id match, then the lowest id.
+   */
+  resolve<R extends Owned>(db: Database<R, string>, family: IndexFamily, ref: string, visible: (r: R) => boolean, active: (r: R) => boolean): R | undefined {
+    if (ref.length === 0 || ref.length > 255) return undefined;
+    const byId = /^\d{1,15}$/.test(ref) ? db.get(ref) : undefined;
+    return pick([byId, ...this.#indexed(db, family, keyOf(family, ref))], visible, active);
+  }
+
+  /** The record whose indexed value is `value` (no id match), chosen as resolve() does. */
+  lookup<R extends Owned>(db: Database<R, string>, family: IndexFamily, value: string, visible: (r: R) => boolean, active: (r: R) => boolean): R | undefined {
+    return pick(this.#indexed(db, family, value), visible, active);
+  }
+
+  #indexed<R>(db: Database<R, string>, family: IndexFamily, value: string): Array<R | undefined> {
+    return this.ids(family, value)
+      .sort(byNumber)
+      .map((id) => db.get(id));
+  }
+
+  all<R extends { id: string }>(db: Database<R, string>): R[] {
+    return [...db.getRange({})].map((e) => e.value).sort((a, b) => byNumber(a.id, b.id));
+  }
+}
+
+/** How an index family normalises its value: hostnames are case-insensitive, the rest exact. */
+export function keyOf(family: IndexFamily, ...parts: string[]): string {
+  if (family === 'dh') return parts[0]!.toLowerCase();
+  if (family === 'ck') return JSON.stringify([parts[0]!.toLowerCase(), parts[1]!.toLowerCase(), parts[2]]);
+  return parts[0]!;
+}
+
+// Hashed so that index keys stay far below LMDB's key limit whatever the field lengths.
+function digest(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 32);
+}
+
+function pick<R>(candidates: Array<R | undefined>, visible: (r: R) => boolean, active: (r: R) => boolean): R | undefined {
+  const seen = candidates.filter((r): r is R => r !== undefined && visible(r));
+  return seen.find(active) ?? seen[0];
+}
+
+function byNumber(a: string, b: string): number {
+  return Number(a) - Number(b);
+}

@@ -1,0 +1,133 @@
+// The A2A app built as src/main.ts builds it (real vault on a temp dir, real Clients), mounted
+// at /iso, with a test authentication that takes the authorization id from a header and an
+// injectable clock and upstream state.
+import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import { ApiLog, Clients, createA2aApp, type A2aServices, type Authorization } from '../../../src/a2a/index.ts';
+import type { A2aEnv } from '../../../src/a2a/context.ts';
+import { A2aError } from '../../../src/a2a/envelope.ts';
+import type { ConfigInput } from '../../../src/config/index.ts';
+import { Vault } from '../../../src/vault/index.ts';
+import { memoryLog, tempDir, testConfig } from '../../helpers/vault.ts';
+
+export const T0 = Date.parse('2025-03-01T12:00:00Z');
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  body: any;
+}
+
+export interface CallOptions {
+  /** A JSON body (object), or a raw string sent with `type`. */
+  json?: unknown;
+  form?: Record<string, string>;
+  raw?: string;
+  type?: string;
+  headers?: Record<string, string>;
+}
+
+export type Harness = Awaited<ReturnType<typeof pamHarness>>;
+
+export async function pamHarness(extra: ConfigInput = {}) {
+  const dir = await tempDir('outpost-pam-test-');
+  const config = testConfig(dir.path, extra);
+  const { log, lines } = memoryLog();
+  const vault = await Vault.open(config, { create: true, log });
+  const clock = { now: T0 };
+  const upstream = { state: 'none' as 'none' | 'connected' | 'offline' };
+  const s: A2aServices = {
+    config: config.a2a,
+    vault,
+    clients: new Clients(vault),
+    log,
+    now: () => clock.now,
+    upstream: { state: () => upstream.state },
+  };
+  const a2a = createA2aApp(s, {
+    bodyLimit: config.http.bodyLimit,
+    apiLog: new ApiLog(vault),
+    authenticate: async function testAuthenticate(c, next) {
+      const authz = s.clients.authz.get(c.req.header('x-test-authz') ?? '');
+      if (!authz) throw new A2aError(1001, 401);
+      c.set('authz', authz);
+      await next();
+    },
+  });
+  const root = new Hono<A2aEnv>();
+  root.use('*', requestId());
+  root.route('/iso', a2a);
+
+  const app = await s.clients.addApp({ name: 'test app' });
+
+  async function authorization(change: Partial<Authorization> = {}): Promise<Authorization> {
+    const { authz } = await s.clients.addAuthorization({
+      appId: app.id,
+      resources: ['pam'],
+      pamPermission: 'read-write',
+      ips: [],
+      referers: [],
+      fingerprint: null,
+      encryptSensitive: false,
+      withoutOAuth: false,
+      credentials: [],
+      devices: [],
+      infos: [],
+    });
+    return Object.keys(change).length > 0 ? (await s.clients.update(authz.id, change))! : authz;
+  }
+
+  async function call(authz: Authorization | string, method: string, path: string, options: CallOptions = {}): Promise<Reply> {
+    const headers: Record<string, string> = { 'x-test-authz': typeof authz === 'string' ? authz : authz.id, ...options.headers };
+    let body: string | undefined;
+    if (options.json !== undefined) {
+      body = JSON.stringify(options.json);
+      headers['content-type'] ??= 'application/json';
+    } else if (options.form !== undefined) {
+      body = new URLSearchParams(options.form).toString();
+      headers['content-type'] ??= 'application/x-www-form-urlencoded';
+    } else if (options.raw !== undefined) {
+      body = options.raw;
+      if (options.type !== undefined) headers['content-type'] = options.type;
+    }
+    const res = await root.request(path, { method, headers, body });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, body: parsed };
+  }
+
+  return {
+    s,
+    vault,
+    root,
+    lines,
+    clock,
+    upstream,
+    authorization,
+    call,
+    async close() {
+      await vault.close();
+      await dir.remove();
+    },
+  };
+}
+
+/** The document's error envelope. */
+export function errorBody(code: number, message: string, status = 400, detail: string | null = null) {
+  const text = `${code}: ${message}`;
+  return { response: { status, mensagem: text, erro: true, message: text, error: true }, exception: { code, message: text, detail } };
+}
+
+/** The document's success head. */
+export function head(status: number, message: string) {
+  return { status, mensagem: message, erro: false, message, error: false };
+}
+
+export const DEVICE = { hostname: 'mydevice02', ip: '22.13.50.71', site: 'AWS', model: 'CentOS 7', vendor: 'CentOS', type: 'Server' };
+export const CREDENTIAL = { hostname: 'mydevice02', ip: '22.13.50.71', identifier: 'robot-test-5', username: 'credential_5', password: 'secret@2504' };
