@@ -73,7 +73,8 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
     now: Date.now,
     upstream: { state: () => 'none' },
   };
-  const a2a = createA2aApp(a2aServices, { bodyLimit: config.http.bodyLimit, apiLog: new ApiLog(vault) });
+  const apiLog = new ApiLog(vault);
+  const a2a = createA2aApp(a2aServices, { bodyLimit: config.http.bodyLimit, apiLog });
 
   const app = createApp({
     log,
@@ -93,6 +94,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
     listener = await listen(app, { ...config.http, tls });
   } catch (err) {
     await stopRotation();
+    await apiLog.close();
     await vault.close();
     throw err;
   }
@@ -104,6 +106,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
     async close() {
       await stopRotation();
       await listener.close();
+      await apiLog.close();
       await vault.close();
     },
   };

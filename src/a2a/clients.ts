@@ -1,7 +1,7 @@
 // A2A applications and their authorizations (document 004 "Providing a new application"):
 // who may call, from where, for which resources, with what PAM permission, and which
 // credentials, devices and protected information each authorization is linked to.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Database } from 'lmdb';
 import { Secret, type SecretCollection, type Vault } from '../vault/index.ts';
 import { nextId } from './ids.ts';
@@ -24,8 +24,9 @@ export interface Authorization {
   appId: string;
   /** OAuth 2.0 client id and OAuth 1.0 consumer key. */
   clientId: string;
-  /** OAuth 1.0 token (public half; its secret is in the vault). */
-  token: string;
+  /** SHA-256 (hex) of the OAuth 1.0 token. The token itself is shown once: in the
+   *  without-OAuth mode it works like a password, so it is not kept in clear. */
+  tokenHash: string;
   active: boolean;
   resources: Resource[];
   pamPermission: PamPermission;
@@ -46,13 +47,18 @@ export interface Authorization {
 
 export interface IssuedSecrets {
   client_secret: Secret;
+  token: Secret;
   token_secret: Secret;
+}
+
+function sha256Hex(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
 export class Clients {
   readonly apps: Database<Application, string>;
   readonly authz: Database<Authorization, string>;
-  /** clientId → authorization id; `t:<token>` → authorization id. */
+  /** clientId → authorization id. */
   readonly index: Database<string, string>;
   readonly secrets: SecretCollection;
 
@@ -77,38 +83,48 @@ export class Clients {
   }
 
   async addAuthorization(
-    input: Omit<Authorization, 'id' | 'clientId' | 'token' | 'createdAt' | 'active'> & { active?: boolean },
+    input: Omit<Authorization, 'id' | 'clientId' | 'tokenHash' | 'createdAt' | 'active'> & { active?: boolean },
   ): Promise<{ authz: Authorization; secrets: IssuedSecrets }> {
+    const id = await nextId(this.vault, 'authz');
+    const secrets = await this.#issueSecrets(id);
     const authz: Authorization = {
       ...input,
-      id: await nextId(this.vault, 'authz'),
+      id,
       clientId: randomBytes(20).toString('hex'),
-      token: randomBytes(20).toString('hex'),
+      tokenHash: sha256Hex(secrets.token.revealString()),
       active: input.active ?? true,
       createdAt: new Date().toISOString(),
     };
-    const secrets = await this.#issueSecrets(authz.id);
     await this.authz.put(authz.id, authz);
     await this.index.put(authz.clientId, authz.id);
-    await this.index.put(`t:${authz.token}`, authz.id);
     await this.vault.root.flushed;
     return { authz, secrets };
   }
 
   async #issueSecrets(authzId: string): Promise<IssuedSecrets> {
     const client_secret = new Secret(randomBytes(24).toString('hex'));
+    const token = new Secret(randomBytes(20).toString('hex'));
     const token_secret = new Secret(randomBytes(24).toString('hex'));
     await Promise.all([this.secrets.put(`client:${authzId}`, client_secret), this.secrets.put(`token:${authzId}`, token_secret)]);
-    return { client_secret, token_secret };
+    return { client_secret, token, token_secret };
   }
 
-  /** New client and token secrets; the old ones stop working at once. */
+  /** New client secret, OAuth 1.0 token and token secret; the old ones stop working at once. */
   async rotateSecret(authzId: string): Promise<IssuedSecrets | undefined> {
     if (!this.authz.get(authzId)) return undefined;
-    return this.#issueSecrets(authzId);
+    const secrets = await this.#issueSecrets(authzId);
+    await this.update(authzId, { tokenHash: sha256Hex(secrets.token.revealString()) });
+    return secrets;
   }
 
-  async update(authzId: string, change: Partial<Omit<Authorization, 'id' | 'clientId' | 'token'>>): Promise<Authorization | undefined> {
+  /** Constant-time check of a presented OAuth 1.0 token against the stored hash. */
+  checkToken(authz: Authorization, presented: string): boolean {
+    const a = Buffer.from(authz.tokenHash, 'hex');
+    const b = Buffer.from(sha256Hex(presented), 'hex');
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  async update(authzId: string, change: Partial<Omit<Authorization, 'id' | 'clientId'>>): Promise<Authorization | undefined> {
     const current = this.authz.get(authzId);
     if (!current) return undefined;
     const next = { ...current, ...change };
@@ -119,11 +135,6 @@ export class Clients {
 
   byClientId(clientId: string): Authorization | undefined {
     const id = this.index.get(clientId);
-    return id === undefined ? undefined : this.authz.get(id);
-  }
-
-  byToken(token: string): Authorization | undefined {
-    const id = this.index.get(`t:${token}`);
     return id === undefined ? undefined : this.authz.get(id);
   }
 

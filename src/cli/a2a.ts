@@ -1,7 +1,7 @@
 // `outpost app …` and `outpost authz …`: the A2A applications and their authorizations
 // (document 004 "Providing a new application"). Secrets are printed once, by `authz add`
 // and `rotate-secret`; `list` and `show` never print them.
-import { Clients, type A2aServices, type Application, type Authorization } from '../a2a/index.ts';
+import { Clients, type A2aServices, type Application, type Authorization, type IssuedSecrets } from '../a2a/index.ts';
 import { revokeTokens } from '../a2a/oauth/index.ts';
 import { sensitiveKey } from '../a2a/sensitive.ts';
 import { Vault } from '../vault/index.ts';
@@ -142,13 +142,13 @@ function appSetActive(active: boolean): Command {
 }
 
 /** Prints freshly issued secrets for `authz`, once. */
-function secretsOut(a: Authorization, secrets: { client_secret: { revealString(): string }; token_secret: { revealString(): string } }, extra: Record<string, unknown>) {
+function secretsOut(a: Authorization, secrets: IssuedSecrets, extra: Record<string, unknown>) {
   const out = {
     id: a.id,
     app_id: a.appId,
     client_id: a.clientId,
     client_secret: secrets.client_secret.revealString(),
-    token: a.token,
+    token: secrets.token.revealString(),
     token_secret: secrets.token_secret.revealString(),
     ...extra,
   };

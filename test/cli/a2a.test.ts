@@ -97,7 +97,8 @@ test('authz add stores every field, and the printed secrets are the ones the sto
     assert.equal(a.withoutOAuth, true);
     assert.deepEqual([a.credentials, a.devices, a.infos], [['1', '2'], ['3'], ['4']]);
     assert.equal(a.active, true);
-    assert.equal(a.token, created.token);
+    assert.equal(clients.checkToken(a, created.token), true);
+    assert.equal(JSON.stringify(a).includes(created.token), false, 'the OAuth 1.0 token is not kept in clear');
     assert.equal(clients.checkClientSecret(a.id, created.client_secret), true);
     assert.equal(clients.tokenSecret(a.id)!.revealString(), created.token_secret);
     assert.equal(vault.collection('a2a-secrets').get(`sensitive:${a.id}`)!.reveal().toString('base64'), created.sensitive_key);

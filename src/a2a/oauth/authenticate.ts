@@ -75,7 +75,7 @@ async function viaBearer(s: A2aServices, token: string): Promise<Authorization> 
 /** The document's "without OAuth" mode: consumer key and token in the query, if the authorization allows it. */
 function withoutOAuth(s: A2aServices, key: string, token: string): Authorization {
   const authz = s.clients.byClientId(key);
-  if (!authz || !sameString(authz.token, token)) throw unauthenticated('unknown consumer key or token');
+  if (!authz || !s.clients.checkToken(authz, token)) throw unauthenticated('unknown consumer key or token');
   if (!authz.withoutOAuth) throw unauthenticated('requests without an OAuth signature are not enabled for this authorization');
   return authz;
 }
@@ -111,7 +111,7 @@ async function viaSignature(c: A2aContext, s: A2aServices, headerPairs: Pair[], 
   if (p.oauth_nonce!.length === 0 || p.oauth_nonce!.length > 200) throw malformed('oauth_nonce must be 1 to 200 characters');
 
   const authz = s.clients.byClientId(p.oauth_consumer_key!);
-  if (!authz || !sameString(authz.token, p.oauth_token!)) throw unauthenticated('unknown consumer key or token');
+  if (!authz || !s.clients.checkToken(authz, p.oauth_token!)) throw unauthenticated('unknown consumer key or token');
   const consumerSecret = s.clients.clientSecret(authz.id);
   const tokenSecret = s.clients.tokenSecret(authz.id);
   if (!consumerSecret || !tokenSecret) throw unauthenticated('unknown consumer key or token');

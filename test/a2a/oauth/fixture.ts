@@ -179,7 +179,7 @@ export function credentialsOf(clock: { ms: number }, made: { authz: Authorizatio
   return {
     consumerKey: made.authz.clientId,
     consumerSecret: made.secrets.client_secret.revealString(),
-    token: made.authz.token,
+    token: made.secrets.token.revealString(),
     tokenSecret: made.secrets.token_secret.revealString(),
     timestamp: Math.floor(clock.ms / 1000),
     nonce: randomBytes(8).toString('hex'),

@@ -17,7 +17,7 @@ const headerChar = fc.constantFrom(...' !"#$%&\'()*+,-./0123456789:;<=>?@ABCXYZ[
 const headerText = fc.string({ unit: headerChar, maxLength: 80 });
 const urlChar = fc.constantFrom(...'abcXYZ019-._~%+=&/?:@!$\'()*,;[] "<>^`{|}\\');
 const urlText = fc.string({ unit: urlChar, maxLength: 60 });
-const realValue = fc.constantFrom(key, made.authz.token, open.authz.clientId, open.authz.token, secret, 'HMAC-SHA1', '1.0', String(Math.floor(f.clock.ms / 1000)), '');
+const realValue = fc.constantFrom(key, made.secrets.token.revealString(), open.authz.clientId, open.secrets.token.revealString(), secret, 'HMAC-SHA1', '1.0', String(Math.floor(f.clock.ms / 1000)), '');
 const value = fc.oneof(realValue, headerText.filter((v) => !v.includes('"')));
 const oauthName = fc.constantFrom('oauth_consumer_key', 'oauth_token', 'oauth_signature_method', 'oauth_signature', 'oauth_timestamp', 'oauth_nonce', 'oauth_version', 'realm', 'x');
 const pairs = fc.array(fc.tuple(oauthName, value), { maxLength: 8 });
@@ -36,8 +36,8 @@ const formOf = (p: Array<[string, string]>) => p.map(([n, v]) => `${encodeURICom
 const query = fc.oneof(
   urlText,
   pairs.map(formOf),
-  fc.constant(`oauth_consumer_key=${key}&oauth_token=${made.authz.token}`),
-  fc.constant(`oauth_consumer_key=${open.authz.clientId}&oauth_token=${open.authz.token}`),
+  fc.constant(`oauth_consumer_key=${key}&oauth_token=${made.secrets.token.revealString()}`),
+  fc.constant(`oauth_consumer_key=${open.authz.clientId}&oauth_token=${open.secrets.token.revealString()}`),
 );
 const body = fc.oneof(fc.constant(''), urlText, pairs.map(formOf), fc.constant('{"a":1}'), fc.constant('{'));
 const contentType = fc.constantFrom(undefined, 'application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=utf-8', 'application/json', 'text/plain', 'multipart/form-data; boundary=x');

@@ -10,7 +10,12 @@ after(() => f.close());
 
 type Made = Awaited<ReturnType<Fixture['client']>>;
 
-function plain(made: Made, token = made.authz.token, extra = '') {
+/** The token with its last hex digit changed. */
+function flipLast(token: string): string {
+  return token.slice(0, -1) + (token.endsWith('0') ? '1' : '0');
+}
+
+function plain(made: Made, token = made.secrets.token.revealString(), extra = '') {
   return `/iso/probe/x?oauth_consumer_key=${made.authz.clientId}&oauth_token=${token}${extra}`;
 }
 
@@ -43,16 +48,16 @@ test('without OAuth: refused unless the authorization enables it, then key and t
 
   const on = await f.client({ withoutOAuth: true });
   assert.equal((await f.request(plain(on))).status, 404);
-  assert.equal((await f.request(plain(on, on.authz.token, '&id=5'))).status, 404, 'other parameters after the two');
+  assert.equal((await f.request(plain(on, on.secrets.token.revealString(), '&id=5'))).status, 404, 'other parameters after the two');
   assert.equal((await f.request(plain(on), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status, 404, 'POST with the two in the URL');
-  const wrong = await refused(await f.request(plain(on, on.authz.token.slice(0, -1) + '0')), 401, 1001);
+  const wrong = await refused(await f.request(plain(on, flipLast(on.secrets.token.revealString()))), 401, 1001);
   assert.equal(wrong.exception?.detail, 'unknown consumer key or token');
   await refused(await f.request(plain(on, '')), 401, 1001);
   await refused(await f.request(`/iso/probe/x?oauth_consumer_key=${on.authz.clientId}`), 401, 1001);
-  await refused(await f.request(plain(on, on.authz.token, `&oauth_token=${on.authz.token}`)), 400, 1040);
+  await refused(await f.request(plain(on, on.secrets.token.revealString(), `&oauth_token=${on.secrets.token.revealString()}`)), 400, 1040);
   await f.s.clients.update(on.authz.id, { active: false });
   await refused(await f.request(plain(on)), 401, 1001);
-  assert.ok(!f.lines.some((l) => l.includes(on.authz.token)), 'the token in the query never reaches the log');
+  assert.ok(!f.lines.some((l) => l.includes(on.secrets.token.revealString())), 'the token in the query never reaches the log');
 });
 
 test('source address rules: IPv4 address and CIDR, IPv6 CIDR, IPv4-mapped IPv6; token endpoint too', async () => {
