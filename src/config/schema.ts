@@ -90,6 +90,80 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    identity: z
+      .object({
+        directory: z
+          .object({
+            /** How the host platform feeds the user directory (document 000): scripts, files, or not at all. */
+            mode: z.enum(['none', 'scripts', 'files']).default('none'),
+            scripts: z
+              .object({
+                userData: z.string().min(1).optional(),
+                paths: z.string().min(1).optional(),
+                changedUsers: z.string().min(1).optional(),
+                timeoutSeconds: z.number().int().min(1).max(600).default(30),
+              })
+              .strict()
+              .prefault({}),
+            files: z
+              .object({
+                /** Directory holding one `<username>.json` per user. */
+                usersDir: z.string().min(1).optional(),
+                paths: z.string().min(1).optional(),
+                userChanges: z.string().min(1).optional(),
+              })
+              .strict()
+              .prefault({}),
+            pollIntervalSeconds: z.number().int().min(5).max(86400).default(300),
+          })
+          .strict()
+          .prefault({}),
+        notifications: z
+          .object({
+            /** Document 000's "Notified user level" policy. */
+            notify: z.enum(['administrator', 'reseller', 'affected-user', 'descendant-of-administrator']).default('affected-user'),
+            smtp: z
+              .object({
+                host: z.string().min(1).optional(),
+                port: port.default(25),
+                from: z.string().min(3).default('outpost@localhost'),
+                secure: z.boolean().default(false),
+              })
+              .strict()
+              .prefault({}),
+          })
+          .strict()
+          .prefault({}),
+        login: z
+          .object({
+            /** Document 003: session_duration, 86400 s by default. */
+            sessionDurationSeconds: z.number().int().min(60).max(30 * 86400).default(86400),
+            /** Document 003: allow_origins (CORS). Empty = no cross-origin access. */
+            allowOrigins: z.array(z.string().min(1)).default([]),
+            maxFailuresPerUser: z.number().int().min(1).max(1000).default(5),
+            maxFailuresPerAddress: z.number().int().min(1).max(10000).default(20),
+            failureWindowSeconds: z.number().int().min(10).max(86400).default(900),
+          })
+          .strict()
+          .prefault({}),
+        sso: z
+          .object({
+            /** The UNIX datagram socket (document 000). Defaults to `<runDir>/sso.sock`. */
+            socket: z.string().min(1).optional(),
+            /** Group allowed to use the socket (mode 0660); without it the mode is 0600. */
+            group: z.string().min(1).optional(),
+            /** Lifetime of a one-time login link. */
+            linkTtlSeconds: z.number().int().min(5).max(3600).default(60),
+            /** Base URL of the appliance in links, e.g. https://outpost-1234.local:8443. Defaults to the HTTPS listener on localhost. */
+            publicUrl: z.string().url().optional(),
+            /** Portal-access file (`username,level` lines). Defaults to `<dataDir>/portal-access`. */
+            portalAccessFile: z.string().min(1).optional(),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
