@@ -3,6 +3,7 @@
 import { ApiLog, Clients, createA2aApp, type A2aServices } from './a2a/index.ts';
 import type { LoadedConfig } from './config/index.ts';
 import { createApp, listen, loadTlsIdentity, Metrics, type Listener } from './http/index.ts';
+import { createIdentity } from './identity/index.ts';
 import type { Logger } from './log.ts';
 import { describeVault, Vault, watchRotation } from './vault/index.ts';
 
@@ -76,23 +77,29 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
   const apiLog = new ApiLog(vault);
   const a2a = createA2aApp(a2aServices, { bodyLimit: config.http.bodyLimit, apiLog });
 
+  const identity = createIdentity({ config, vault, log });
+
   const app = createApp({
     log,
     metrics,
-    routes: [(root) => root.route('/iso', a2a)],
+    routes: [(root) => root.route('/iso', a2a), (root) => identity.routes(root)],
     health: {
       vault: () => {
         const s = describeVault(vault);
         return { open: s.open, rootProvider: s.rootProvider, keyGeneration: s.keyGeneration, rotation: s.rotation !== null };
       },
+      identity: () => identity.health(),
       uptimeSeconds: () => Math.round((Date.now() - startedAt) / 1000),
     },
   });
 
-  let listener: Listener;
+  let listener: Listener | undefined;
   try {
     listener = await listen(app, { ...config.http, tls });
+    await identity.listening(listener.port);
   } catch (err) {
+    await listener?.close();
+    await identity.close();
     await stopRotation();
     await apiLog.close();
     await vault.close();
@@ -106,6 +113,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
     async close() {
       await stopRotation();
       await listener.close();
+      await identity.close();
       await apiLog.close();
       await vault.close();
     },

@@ -2,7 +2,7 @@
 // time range, one JSON object per line with --json so large exports stream.
 import { ApiLog, type ApiLogEntry } from '../a2a/apilog.ts';
 import { Vault } from '../vault/index.ts';
-import { UsageError, type Command } from './run.ts';
+import { UsageError, type Command, type Values } from './run.ts';
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
@@ -14,6 +14,19 @@ export function parseTime(text: string, now: number, flag: string): number {
   const ms = /^\d{4}-\d{2}-\d{2}/.test(text.trim()) ? Date.parse(text.trim()) : NaN;
   if (Number.isNaN(ms)) throw new UsageError(`${flag} must be an ISO time (2025-01-31T12:00:00Z) or a span like 15m, 2h, 7d; not ${JSON.stringify(text)}`);
   return ms;
+}
+
+/** `--since` (default 24h), `--until` and `--limit`, shared by the commands that read a log by time. */
+export function parseRange(values: Values, now: number): { since: number; until: number | undefined; limit: number | undefined } {
+  const since = parseTime(typeof values.since === 'string' ? values.since : '24h', now, '--since');
+  const until = typeof values.until === 'string' ? parseTime(values.until, now, '--until') : undefined;
+  if (until !== undefined && until < since) throw new UsageError('--until is before --since');
+  let limit: number | undefined;
+  if (values.limit !== undefined) {
+    limit = /^\d{1,9}$/.test(String(values.limit)) ? Number(values.limit) : NaN;
+    if (!(limit >= 1)) throw new UsageError('--limit must be a positive integer');
+  }
+  return { since, until, limit };
 }
 
 function human(e: ApiLogEntry): string {
@@ -31,15 +44,7 @@ export const audit: Command = {
   options: { since: { type: 'string' }, until: { type: 'string' }, client: { type: 'string' }, limit: { type: 'string' } },
   async run({ values, positionals, json, loaded, log }) {
     if (positionals.length > 0) throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);
-    const now = Date.now();
-    const since = parseTime(typeof values.since === 'string' ? values.since : '24h', now, '--since');
-    const until = typeof values.until === 'string' ? parseTime(values.until, now, '--until') : undefined;
-    if (until !== undefined && until < since) throw new UsageError('--until is before --since');
-    let limit: number | undefined;
-    if (values.limit !== undefined) {
-      limit = /^\d{1,9}$/.test(String(values.limit)) ? Number(values.limit) : NaN;
-      if (!(limit! >= 1)) throw new UsageError('--limit must be a positive integer');
-    }
+    const { since, until, limit } = parseRange(values, Date.now());
     const clientId = typeof values.client === 'string' ? values.client : undefined;
 
     const vault = await Vault.open(loaded.config, { create: false, log });

@@ -1,6 +1,8 @@
 // The `outpost` command: one subcommand group per file, dispatched from these lists.
 import { appCommands, authzCommands } from './a2a.ts';
+import { adduser } from './adduser.ts';
 import { audit } from './audit.ts';
+import { directoryCommands, notifications } from './directory.ts';
 import { runCommand, type Command } from './run.ts';
 import { serve } from './serve.ts';
 import { init, rotateKeys, status } from './vault.ts';
@@ -11,12 +13,15 @@ const commands: Record<string, Command> = {
   status,
   'rotate-keys': rotateKeys,
   audit,
+  notifications,
+  adduser,
 };
 
 /** Commands with subcommands: `outpost app add …`. */
 const groups: Record<string, { about: string; commands: Record<string, Command> }> = {
   app: { about: 'A2A applications: add, list, show, disable, enable, rotate-secret', commands: appCommands },
   authz: { about: 'A2A authorizations: add, list, show, disable, enable, rotate-secret', commands: authzCommands },
+  directory: { about: 'the platform user feed (document 000): check, sync', commands: directoryCommands },
 };
 
 const summary = (c: Command) => c.usage.split('\n')[1]?.trim() ?? '';

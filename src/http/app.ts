@@ -3,7 +3,7 @@
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
-import { accessLog } from './middleware.ts';
+import { accessLog, closeUnreadBodies } from './middleware.ts';
 import type { Metrics } from './metrics.ts';
 
 export type AppEnv = { Variables: { requestId: string } };
@@ -22,6 +22,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use('*', requestId());
   app.use('*', accessLog({ log, metrics }));
+  app.use('*', closeUnreadBodies());
 
   app.get('/health', (c) => {
     const body: Record<string, unknown> = { status: 'ok' };
