@@ -33,10 +33,11 @@ export function sameString(a: string, b: string): boolean {
 export function authenticate(s: A2aServices): MiddlewareHandler<A2aEnv> {
   return async function authenticateA2a(c, next) {
     const authz = await identify(c, s);
+    // Proven from here on: even a refusal below is the API log's call of this client.
+    c.set('authz', authz);
     if (!s.clients.usable(authz)) throw unauthenticated('authorization or application inactive');
     const refusal = checkRules(c, authz);
     if (refusal) throw new A2aError(refusal.code, 403, refusal.detail);
-    c.set('authz', authz);
     await next();
   };
 }

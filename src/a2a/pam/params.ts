@@ -21,12 +21,21 @@ export async function readBody(c: A2aContext): Promise<Record<string, unknown>> 
   const text = type === 'multipart/form-data' ? '' : await c.req.text();
   let params: Record<string, unknown>;
   if (type === 'multipart/form-data') params = await readMultipart(c);
-  else if (text.trim() === '') params = {};
+  else if (text.trim() === '') params = paramBag();
   else if (type === 'application/json' || type.endsWith('+json')) params = readJson(text);
   else if (type === 'application/x-www-form-urlencoded' || type === '') params = readForm(text);
   else throw new A2aError(1040, 415, `unsupported content type ${type}: send application/json or application/x-www-form-urlencoded`);
   for (const name of Object.keys(params)) if (isAuthParam(name)) delete params[name];
   return params;
+}
+
+/**
+ * A fresh parameter object without a prototype: assigning a parameter named `__proto__` then
+ * makes an own property (refused as unknown) instead of replacing the prototype, whose
+ * properties would otherwise pass for parameters the caller never named.
+ */
+function paramBag(): Record<string, unknown> {
+  return Object.create(null) as Record<string, unknown>;
 }
 
 function readJson(text: string): Record<string, unknown> {
@@ -37,11 +46,11 @@ function readJson(text: string): Record<string, unknown> {
     throw new A2aError(1040, 400, 'the request body is not valid JSON');
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new A2aError(1040, 400, 'the request body must be a JSON object');
-  return { ...(value as Record<string, unknown>) };
+  return Object.assign(paramBag(), value);
 }
 
 function readForm(text: string): Record<string, unknown> {
-  const params: Record<string, unknown> = {};
+  const params = paramBag();
   for (const [name, value] of new URLSearchParams(text)) {
     if (Object.hasOwn(params, name)) throw new A2aError(1040, 400, `${name}: given more than once`);
     params[name] = value;
@@ -56,7 +65,7 @@ async function readMultipart(c: A2aContext): Promise<Record<string, unknown>> {
   } catch {
     throw new A2aError(1040, 400, 'the multipart request body is malformed');
   }
-  const params: Record<string, unknown> = {};
+  const params = paramBag();
   for (const [name, value] of Object.entries(form)) {
     if (Array.isArray(value)) throw new A2aError(1040, 400, `${name}: given more than once`);
     if (typeof value !== 'string') throw new A2aError(1040, 400, `${name}: file upload is not available`);
@@ -70,7 +79,7 @@ async function readMultipart(c: A2aContext): Promise<Record<string, unknown>> {
  * document gives a code for (`missing`) answers that code when absent; the rest answer 1040.
  */
 export function parseParams<S extends z.ZodType>(schema: S, raw: Record<string, unknown>, missing: Partial<Record<string, A2aCode>> = {}): z.output<S> {
-  const params: Record<string, unknown> = {};
+  const params = paramBag();
   for (const [name, value] of Object.entries(raw)) {
     if (value === null || (typeof value === 'string' && value.trim() === '')) continue;
     params[name] = value;

@@ -5,40 +5,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { Authorization } from '../../../src/a2a/index.ts';
-import { CREDENTIAL, pamHarness, type CallOptions, type Harness, type Reply } from './harness.ts';
+import { assertEnvelope, PAM_ROUTES } from '../../helpers/a2a.ts';
+import { CREDENTIAL, pamHarness, type CallOptions, type Harness } from './harness.ts';
 
 let h: Harness;
 before(async () => {
   h = await pamHarness();
 });
 after(() => h.close());
-
-const HEAD = ['status', 'mensagem', 'erro', 'message', 'error'];
-const NOT_FOUND_HEAD = ['status', 'mensagem', 'erro', 'cod_erro', 'message', 'error', 'error_code'];
-
-function assertEnvelope(r: Reply, what: string): void {
-  assert.ok(r.status < 500, `${what}: HTTP ${r.status} ${r.text}`);
-  assert.ok(r.body && typeof r.body === 'object', `${what}: not JSON: ${r.text}`);
-  const head = r.body.response;
-  assert.ok(head && typeof head === 'object', `${what}: no response head`);
-  if (r.status === 404) {
-    assert.deepEqual(Object.keys(head), NOT_FOUND_HEAD, what);
-    return;
-  }
-  assert.deepEqual(Object.keys(head), HEAD, what);
-  assert.equal(head.mensagem, head.message, what);
-  assert.equal(head.erro, head.error, what);
-  if (head.erro) {
-    assert.deepEqual(Object.keys(r.body.exception), ['code', 'message', 'detail'], what);
-    assert.equal(r.body.exception.message, head.message, what);
-    assert.ok(String(head.message).startsWith(`${r.body.exception.code}: `), what);
-    assert.equal(head.status, r.status, what);
-    assert.ok(!/\.ts:\d+|\bat \S+ \(/.test(r.text), `${what}: stack trace`);
-  } else {
-    assert.equal(r.status, 200, what);
-    assert.ok(head.status === 200 || head.status === 201, what);
-  }
-}
 
 const KEYS = ['hostname', 'ip', 'site', 'model', 'vendor', 'type', 'identifier', 'username', 'password', 'content', 'id', 'port', 'tags', 'name', 'domain', 'additional', 'parent_password', 'connectivities', 'device_tags', 'device_domain', 'oauth_token'];
 const key = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...KEYS) }, { weight: 1, arbitrary: fc.string({ maxLength: 12 }) });
@@ -84,26 +58,12 @@ function bodyFor(template: string): fc.Arbitrary<CallOptions> {
   return valid ? fc.oneof({ weight: 1, arbitrary: nearlyValid(valid) }, { weight: 1, arbitrary: anyBody }) : anyBody;
 }
 
-const ROUTES: Array<[string, string]> = [
-  ['GET', '/iso/pam/device'],
-  ['GET', '/iso/pam/device/*'],
-  ['POST', '/iso/pam/device'],
-  ['DELETE', '/iso/pam/device/*'],
-  ['GET', '/iso/pam/credential'],
-  ['GET', '/iso/pam/credential/*'],
-  ['POST', '/iso/pam/credential'],
-  ['DELETE', '/iso/pam/credential/*'],
-  ['DELETE', '/iso/pam/credential/custody/*'],
-  ['GET', '/iso/pam/info/*'],
-  ['POST', '/iso/pam/info'],
-  ['DELETE', '/iso/pam/info/*'],
-];
 const ANY_METHOD = ['GET', 'POST', 'DELETE', 'PUT', 'PATCH', 'OPTIONS'];
-const ANY_PATH = [...new Set(ROUTES.map(([, p]) => p)), '/iso/pam/*', '/iso/pam/device/*/x'];
+const ANY_PATH = [...new Set(PAM_ROUTES.map(([, p]) => p)), '/iso/pam/*', '/iso/pam/device/*/x'];
 
 /** Mostly a real route, sometimes any method on any path; with an id and a body to match. */
 const request = fc
-  .oneof({ weight: 5, arbitrary: fc.constantFrom(...ROUTES) }, { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...ANY_METHOD), fc.constantFrom(...ANY_PATH)) })
+  .oneof({ weight: 5, arbitrary: fc.constantFrom(...PAM_ROUTES) }, { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...ANY_METHOD), fc.constantFrom(...ANY_PATH)) })
   .chain(([method, template]) =>
     fc.tuple(ref, bodyFor(template)).map(([r, options]) => ({ method, path: template.replace('*', encodeURIComponent(r)), options })),
   );

@@ -8,25 +8,12 @@ import type { A2aEnv } from '../../../src/a2a/context.ts';
 import { A2aError } from '../../../src/a2a/envelope.ts';
 import type { ConfigInput } from '../../../src/config/index.ts';
 import { Vault } from '../../../src/vault/index.ts';
+import { encodeBody, reply, type CallOptions, type Reply } from '../../helpers/a2a.ts';
 import { memoryLog, tempDir, testConfig } from '../../helpers/vault.ts';
 
+export { errorBody, head, type CallOptions, type Reply } from '../../helpers/a2a.ts';
+
 export const T0 = Date.parse('2025-03-01T12:00:00Z');
-
-export interface Reply {
-  status: number;
-  headers: Headers;
-  text: string;
-  body: any;
-}
-
-export interface CallOptions {
-  /** A JSON body (object), or a raw string sent with `type`. */
-  json?: unknown;
-  form?: Record<string, string>;
-  raw?: string;
-  type?: string;
-  headers?: Record<string, string>;
-}
 
 export type Harness = Awaited<ReturnType<typeof pamHarness>>;
 
@@ -79,27 +66,9 @@ export async function pamHarness(extra: ConfigInput = {}) {
   }
 
   async function call(authz: Authorization | string, method: string, path: string, options: CallOptions = {}): Promise<Reply> {
-    const headers: Record<string, string> = { 'x-test-authz': typeof authz === 'string' ? authz : authz.id, ...options.headers };
-    let body: string | undefined;
-    if (options.json !== undefined) {
-      body = JSON.stringify(options.json);
-      headers['content-type'] ??= 'application/json';
-    } else if (options.form !== undefined) {
-      body = new URLSearchParams(options.form).toString();
-      headers['content-type'] ??= 'application/x-www-form-urlencoded';
-    } else if (options.raw !== undefined) {
-      body = options.raw;
-      if (options.type !== undefined) headers['content-type'] = options.type;
-    }
-    const res = await root.request(path, { method, headers, body });
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = undefined;
-    }
-    return { status: res.status, headers: res.headers, text, body: parsed };
+    const { body, headers } = encodeBody({ ...options, headers: { 'x-test-authz': typeof authz === 'string' ? authz : authz.id, ...options.headers } });
+    const res = await root.request(path, { method, headers, body: body as BodyInit | undefined });
+    return reply(res.status, res.headers, await res.text());
   }
 
   return {
@@ -116,17 +85,6 @@ export async function pamHarness(extra: ConfigInput = {}) {
       await dir.remove();
     },
   };
-}
-
-/** The document's error envelope. */
-export function errorBody(code: number, message: string, status = 400, detail: string | null = null) {
-  const text = `${code}: ${message}`;
-  return { response: { status, mensagem: text, erro: true, message: text, error: true }, exception: { code, message: text, detail } };
-}
-
-/** The document's success head. */
-export function head(status: number, message: string) {
-  return { status, mensagem: message, erro: false, message, error: false };
 }
 
 export const DEVICE = { hostname: 'mydevice02', ip: '22.13.50.71', site: 'AWS', model: 'CentOS 7', vendor: 'CentOS', type: 'Server' };
