@@ -2,7 +2,9 @@
 import { appCommands, authzCommands } from './a2a.ts';
 import { adduser } from './adduser.ts';
 import { audit } from './audit.ts';
+import { centreCommands } from './centre.ts';
 import { directoryCommands, notifications } from './directory.ts';
+import { enrolCommands } from './enrol.ts';
 import { runCommand, type Command } from './run.ts';
 import { serve } from './serve.ts';
 import { init, rotateKeys, status } from './vault.ts';
@@ -22,6 +24,8 @@ const groups: Record<string, { about: string; commands: Record<string, Command> 
   app: { about: 'A2A applications: add, list, show, disable, enable, rotate-secret', commands: appCommands },
   authz: { about: 'A2A authorizations: add, list, show, disable, enable, rotate-secret', commands: authzCommands },
   directory: { about: 'the platform user feed (document 000): check, sync', commands: directoryCommands },
+  enrol: { about: 'enrolment with a centre: request, accept, status', commands: enrolCommands },
+  centre: { about: 'the upstream centre: init, enrol, status', commands: centreCommands },
 };
 
 const summary = (c: Command) => c.usage.split('\n')[1]?.trim() ?? '';

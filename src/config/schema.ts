@@ -170,6 +170,29 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    sync: z
+      .object({
+        /** The durable upstream outbox (SPEC §4): bounded by count and age. */
+        outbox: z
+          .object({
+            maxEntries: z.number().int().min(1).max(100_000_000).default(100_000),
+            maxAgeDays: z.number().min(0.001).max(3650).default(30),
+            /** When full: drop the oldest entries (counted in a metric) or refuse new ones. */
+            policy: z.enum(['drop-oldest', 'refuse-new']).default('drop-oldest'),
+          })
+          .strict()
+          .prefault({}),
+        /** The centre (`outpost centre …`): its own vault, separate from the appliance's. */
+        centre: z
+          .object({
+            /** The centre's data dir. Defaults to `<dataDir>/centre`; `--data-dir` overrides. */
+            dataDir: z.string().min(1).optional(),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
