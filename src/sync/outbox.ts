@@ -1,0 +1,220 @@
+// The durable upstream outbox (SPEC §4): events wait here in LMDB, in order, until the link
+// has handed them to the broker. An append is acknowledged only once it is on disk.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Database } from 'lmdb';
+import type { Config } from '../config/index.ts';
+import type { Vault } from '../vault/index.ts';
+import { isKind } from './topics.ts';
+
+export const OUTBOX_DATABASE = 'sync-outbox';
+const META_DATABASE = 'sync-outbox-meta';
+const NEXT_SEQ = 'next-seq';
+
+export interface OutboxEntry {
+  /** Time-ordered and unique (ULID layout): sorting ids sorts entries by append order. */
+  id: string;
+  /** Contiguous from 1 and never reused: the centre finds gaps and order with it. */
+  seq: number;
+  kind: string;
+  payload: unknown;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+}
+
+type Stored = Omit<OutboxEntry, 'id'>;
+
+export type AppendResult = { ok: true; id: string } | { ok: false; reason: 'full' };
+
+export interface OutboxCounters {
+  appended: number;
+  acked: number;
+  /** Dropped by the drop-oldest policy to make room. */
+  dropped: number;
+  /** Dropped because older than maxAgeDays. */
+  expired: number;
+  /** Refused by the refuse-new policy. */
+  refused: number;
+}
+
+export type OutboxLimits = Config['sync']['outbox'];
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const RANDOM_MAX = (1n << 80n) - 1n;
+
+function base32(value: bigint, length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) {
+    out = CROCKFORD[Number(value & 31n)]! + out;
+    value >>= 5n;
+  }
+  return out;
+}
+
+function decodeTime(id: string): number {
+  let t = 0;
+  for (const ch of id.slice(0, 10)) t = t * 32 + CROCKFORD.indexOf(ch);
+  return t;
+}
+
+/** Monotonic ULIDs: 48-bit milliseconds then 80 bits that count up within a millisecond, never backwards. */
+export class IdSource {
+  #time = 0;
+  #random = 0n;
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    after?: string,
+  ) {
+    if (after) {
+      this.#time = decodeTime(after);
+      let r = 0n;
+      for (const ch of after.slice(10)) r = r * 32n + BigInt(CROCKFORD.indexOf(ch));
+      this.#random = r;
+    }
+  }
+
+  next(): string {
+    const t = this.now();
+    if (t > this.#time) {
+      this.#time = t;
+      // Leave headroom so increments within one millisecond cannot overflow.
+      this.#random = BigInt('0x' + randomBytes(10).toString('hex')) >> 1n;
+    } else {
+      this.#random += 1n;
+      if (this.#random > RANDOM_MAX) {
+        this.#time += 1;
+        this.#random = 0n;
+      }
+    }
+    return base32(BigInt(this.#time), 10) + base32(this.#random, 16);
+  }
+}
+
+export interface OutboxOptions {
+  limits: OutboxLimits;
+  now?: () => number;
+}
+
+export class Outbox extends EventEmitter<{ append: [] }> {
+  readonly counters: OutboxCounters = { appended: 0, acked: 0, dropped: 0, expired: 0, refused: 0 };
+  readonly #db: Database<Stored, string>;
+  readonly #meta: Database<number, string>;
+  #nextSeq: number;
+  readonly #flushed: () => Promise<void>;
+  readonly #limits: OutboxLimits;
+  readonly #now: () => number;
+  readonly #ids: IdSource;
+  #size: number;
+
+  constructor(vault: Vault, { limits, now = Date.now }: OutboxOptions) {
+    super();
+    this.#db = vault.database<Stored>(OUTBOX_DATABASE);
+    this.#meta = vault.database<number>(META_DATABASE);
+    this.#nextSeq = this.#meta.get(NEXT_SEQ) ?? 1;
+    this.#flushed = async () => {
+      await vault.root.flushed;
+    };
+    this.#limits = limits;
+    this.#now = now;
+    let last: string | undefined;
+    for (const key of this.#db.getKeys({ reverse: true, limit: 1 })) last = key;
+    this.#ids = new IdSource(now, last);
+    this.#size = (this.#db.getStats() as { entryCount?: number }).entryCount ?? this.#db.getCount();
+  }
+
+  /** Entries waiting to be delivered. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Queues an event. Resolves once it is on disk; appends in the same event-loop turn share
+   * one LMDB transaction and one flush.
+   */
+  async append(kind: string, payload: unknown): Promise<AppendResult> {
+    // A kind that cannot be a topic level would block the drain forever: refuse it here.
+    if (!isKind(kind)) throw new Error(`bad outbox kind ${JSON.stringify(kind)}`);
+    this.#expire();
+    if (this.#size >= this.#limits.maxEntries && this.#limits.policy === 'refuse-new') {
+      this.counters.refused++;
+      return { ok: false, reason: 'full' };
+    }
+    const id = this.#ids.next();
+    this.#size++;
+    this.counters.appended++;
+    const seq = this.#nextSeq++;
+    // Same turn, so the same transaction: the counter never lags the entries.
+    void this.#meta.put(NEXT_SEQ, this.#nextSeq);
+    await this.#db.put(id, { seq, kind, payload, createdAt: this.#now() });
+    // Trim once the write is visible, so a burst of same-turn appends is trimmed too.
+    if (this.#size > this.#limits.maxEntries) {
+      // Drop a slice at once, so a full outbox does not pay a synchronous write per append.
+      const slice = Math.max(this.#size - this.#limits.maxEntries, Math.ceil(this.#limits.maxEntries / 100));
+      this.counters.dropped += this.#dropOldest(slice, () => true);
+    }
+    await this.#flushed();
+    this.emit('append');
+    return { ok: true, id };
+  }
+
+  /** The oldest `n` entries, in order. */
+  peek(n: number): OutboxEntry[] {
+    return this.#range(undefined, n);
+  }
+
+  /** Up to `n` entries after `id` (exclusive), in order. */
+  peekAfter(id: string | undefined, n: number): OutboxEntry[] {
+    return this.#range(id, n);
+  }
+
+  /** Removes every entry up to and including `upToId`. */
+  async ack(upToId: string): Promise<number> {
+    // Scanned inside the write transaction, so keys dropped meanwhile are not counted twice.
+    const removed = await this.#db.transaction(() => {
+      let n = 0;
+      for (const key of this.#db.getKeys({})) {
+        if (key > upToId) break;
+        void this.#db.remove(key);
+        n++;
+      }
+      return n;
+    });
+    this.#size = Math.max(0, this.#size - removed);
+    this.counters.acked += removed;
+    return removed;
+  }
+
+  #range(after: string | undefined, n: number): OutboxEntry[] {
+    const out: OutboxEntry[] = [];
+    for (const { key, value } of this.#db.getRange(after === undefined ? { limit: n } : { start: after, limit: n + 1 })) {
+      if (key === after) continue;
+      out.push({ id: key, ...value });
+      if (out.length === n) break;
+    }
+    return out;
+  }
+
+  #expire(): void {
+    const cutoff = this.#now() - this.#limits.maxAgeDays * 86_400_000;
+    this.counters.expired += this.#dropOldest(Infinity, (key) => decodeTime(key) < cutoff);
+  }
+
+  /**
+   * Removes up to `count` of the oldest entries while `test` holds, synchronously: the next
+   * append in the same turn must not see (and count) them again.
+   */
+  #dropOldest(count: number, test: (key: string) => boolean): number {
+    const keys: string[] = [];
+    for (const key of this.#db.getKeys({})) {
+      if (keys.length >= count || !test(key)) break;
+      keys.push(key);
+    }
+    if (keys.length === 0) return 0;
+    this.#db.transactionSync(() => {
+      for (const key of keys) void this.#db.remove(key);
+    });
+    this.#size -= keys.length;
+    return keys.length;
+  }
+}
