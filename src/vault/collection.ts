@@ -3,7 +3,7 @@
 import type { Database } from 'lmdb';
 import { VaultError } from './errors.ts';
 import type { KeyRing } from './keyring.ts';
-import { openRecord, readHeader } from './record.ts';
+import { isRecord, openRecord, recordDekId } from './record.ts';
 import { Secret } from './secret.ts';
 import type { RecordWriter } from './writer.ts';
 
@@ -24,7 +24,9 @@ export class SecretCollection {
 
   /** The decrypted value, undefined when absent; throws VaultError when the record fails authentication. */
   get(key: string): Secret | undefined {
-    const record = this.db.getBinary(key);
+    // lmdb's reused read buffer, valid until the next read: decrypted before anything else
+    // reads the store (ring.dek may refresh the ring, so #open copies before calling it).
+    const record = this.db.getBinaryFast(key);
     if (record === undefined) return undefined;
     this.counters.reads++;
     return new Secret(this.#open(key, record));
@@ -58,15 +60,20 @@ export class SecretCollection {
 
   /** Decrypts `record` as the value of `key` in this collection. */
   #open(key: string, record: Buffer): Buffer {
-    const header = readHeader(record);
-    if (!header) {
+    if (!isRecord(record)) {
       this.counters.failures++;
       throw new VaultError('record-corrupt', `record ${this.name}/${key} is not a vault record (damaged)`);
     }
-    const dek = this.ring.dek(header.dekId);
+    const dekId = recordDekId(record);
+    // The current DEK is always loaded; any other may need a refresh, which reads the store.
+    let dek = dekId === this.ring.current ? this.ring.currentDek() : undefined;
+    if (dek === undefined) {
+      record = Buffer.from(record.subarray(0, record.length));
+      dek = this.ring.dek(dekId);
+    }
     if (!dek) {
       this.counters.failures++;
-      throw new VaultError('record-key-unknown', `record ${this.name}/${key} is under data key ${header.dekId}, which this vault does not hold`);
+      throw new VaultError('record-key-unknown', `record ${this.name}/${key} is under data key ${dekId}, which this vault does not hold`);
     }
     try {
       return openRecord(dek, this.name, key, record);
