@@ -29,15 +29,17 @@ export function createA2aApp(s: A2aServices, options: A2aAppOptions): Hono<A2aEn
     await next();
   });
   app.use('*', apiLogMiddleware(options.apiLog, s));
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: options.bodyLimit,
-      onError: () => {
-        throw new A2aError(1041, 413);
-      },
-    }),
-  );
+  const limit = bodyLimit({
+    maxSize: options.bodyLimit,
+    onError: () => {
+      throw new A2aError(1041, 413);
+    },
+  });
+  // GET and HEAD requests have no body on @hono/node-server; asking (c.req.raw.body) would
+  // build a full fetch Request with an AbortController for nothing.
+  app.use('*', function limitBody(c, next) {
+    return c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limit(c, next);
+  });
   registerOAuth2Token(app, s);
   app.use('*', options.authenticate ?? authenticate(s));
   for (const register of ROUTE_GROUPS) register(app, s);

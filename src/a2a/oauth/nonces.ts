@@ -8,8 +8,13 @@ import type { A2aServices } from '../context.ts';
 const PURGE_EVERY_MS = 60_000;
 const lastPurge = new WeakMap<object, number>();
 
+// One handle per vault: Vault.database() opens a new LMDB handle on each call.
+const handles = new WeakMap<object, Database<number, string>>();
+
 function noncesDb(s: A2aServices): Database<number, string> {
-  return s.vault.database<number>('a2a-nonces');
+  let db = handles.get(s.vault);
+  if (!db) handles.set(s.vault, (db = s.vault.database<number>('a2a-nonces')));
+  return db;
 }
 
 function stamp(seconds: number): string {

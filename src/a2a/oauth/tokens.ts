@@ -20,8 +20,14 @@ export type TokenCheck =
 const PURGE_EVERY_MS = 10 * 60_000;
 const lastPurge = new WeakMap<object, number>();
 
-function tokensDb(s: A2aServices): Database<TokenRecord, string> {
-  return s.vault.database<TokenRecord>('a2a-tokens');
+// One handle per vault: Vault.database() opens a new LMDB handle on each call, which cost
+// more than the lookup itself on every authenticated request.
+const handles = new WeakMap<object, Database<TokenRecord, string>>();
+
+function tokensDb(s: Pick<A2aServices, 'vault'>): Database<TokenRecord, string> {
+  let db = handles.get(s.vault);
+  if (!db) handles.set(s.vault, (db = s.vault.database<TokenRecord>('a2a-tokens')));
+  return db;
 }
 
 function hashToken(token: string): string {
@@ -64,7 +70,7 @@ export async function checkToken(s: A2aServices, token: string): Promise<TokenCh
 
 /** Revokes every token of an authorization (call after rotating its secret or disabling it); the count removed. */
 export async function revokeTokens(s: Pick<A2aServices, 'vault'>, authzId: string): Promise<number> {
-  const db = s.vault.database<TokenRecord>('a2a-tokens');
+  const db = tokensDb(s);
   const doomed = [...db.getRange({})].filter((e) => e.value.authzId === authzId).map((e) => e.key);
   if (doomed.length === 0) return 0;
   await db.transaction(() => {

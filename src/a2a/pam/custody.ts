@@ -33,17 +33,16 @@ function recordEvent(store: PamStore, event: Omit<PamEvent, 'id'>): void {
 }
 
 /** Puts `cr` in the custody of `authz` (an event when it was not already) and notes the view time. */
+// Every password read comes here: concurrent reads share one transaction and one flush.
 export async function takeCustody(store: PamStore, authz: Authorization, cr: Credential): Promise<void> {
-  await store.exclusive(async () => {
+  await store.commitShared(() => {
     const now = store.s.now();
-    await store.commit(() => {
-      const current = store.credentials.get(cr.id);
-      if (current) store.credentials.put(cr.id, { ...current, view: now });
-      const key = custodyKey(cr.id, authz.id);
-      if (store.custody.get(key)) return;
-      store.custody.put(key, { credentialId: cr.id, authzId: authz.id, since: now });
-      recordEvent(store, { time: now, authzId: authz.id, credentialId: cr.id, kind: 'custody-taken' });
-    });
+    const current = store.credentials.get(cr.id);
+    if (current) store.credentials.put(cr.id, { ...current, view: now });
+    const key = custodyKey(cr.id, authz.id);
+    if (store.custody.get(key)) return;
+    store.custody.put(key, { credentialId: cr.id, authzId: authz.id, since: now });
+    recordEvent(store, { time: now, authzId: authz.id, credentialId: cr.id, kind: 'custody-taken' });
   });
 }
 

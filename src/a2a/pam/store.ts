@@ -70,6 +70,7 @@ export class PamStore {
   readonly index: Database<string, string>;
   readonly secrets: SecretCollection;
   #queue: Promise<unknown> = Promise.resolve();
+  #batch: { writes: Array<() => void>; done: Promise<void> } | undefined;
 
   constructor(readonly s: A2aServices) {
     this.devices = s.vault.database<Device>('pam-devices');
@@ -94,6 +95,29 @@ export class PamStore {
   async commit(writes: () => void): Promise<void> {
     await this.s.vault.root.transaction(writes);
     await this.s.vault.root.flushed;
+  }
+
+  /**
+   * Group commit for small changes that decide inside their transaction (custody on every
+   * password read): writes that arrive while earlier changes hold the queue join one batch,
+   * committed as one exclusive change in one transaction and one flush. Each caller still
+   * resolves only once its write is durable; a write that throws fails its whole batch.
+   */
+  commitShared(writes: () => void): Promise<void> {
+    if (this.#batch) {
+      this.#batch.writes.push(writes);
+      return this.#batch.done;
+    }
+    const all = [writes];
+    const done = this.exclusive(async () => {
+      // Its turn: later writes start the next batch.
+      this.#batch = undefined;
+      await this.commit(() => {
+        for (const write of all) write();
+      });
+    });
+    this.#batch = { writes: all, done };
+    return done;
   }
 
   ids(family: IndexFamily, value: string): string[] {
