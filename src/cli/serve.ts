@@ -1,5 +1,7 @@
-// `outpost serve`: runs the service until SIGTERM/SIGINT.
+// `outpost serve`: runs the service until SIGTERM/SIGINT, telling systemd when it is ready
+// and feeding its watchdog (a no-op outside systemd).
 import { startService } from '../main.ts';
+import { SystemdNotifier } from '../systemd/index.ts';
 import type { Command } from './run.ts';
 
 export const serve: Command = {
@@ -12,8 +14,13 @@ export const serve: Command = {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));
     });
+    const notifier = SystemdNotifier.fromEnv();
     const service = await startService(loaded, log);
+    await notifier?.ready(`serving on port ${service.listener.port}`);
+    notifier?.startWatchdog(undefined, (err) => log.warn({ err: { message: err.message } }, 'systemd watchdog ping failed'));
     log.info({ signal: await stopped }, 'stopping');
+    await notifier?.stopping();
     await service.close();
+    notifier?.close();
   },
 };

@@ -1,0 +1,1 @@
+obj-m := tpm_tis.o
