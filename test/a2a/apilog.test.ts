@@ -154,6 +154,8 @@ test('loggedUrl keeps the path and ordinary parameters and blanks every credenti
   const names = fc.constantFrom('oauth_token', 'oauth_signature', 'oauth_consumer_key', 'token', 'password', 'client_secret', 'Secret', 'api_key', 'passwd', 'Authorization', 'session', 'X-Token');
   fc.assert(
     fc.property(names, fc.string({ minLength: 6 }), fc.string(), (name, secret, other) => {
+      // An ordinary parameter may legitimately hold the same text: only the credential's own value must go.
+      fc.pre(!other.includes(secret) && !encodeURIComponent(other).includes(encodeURIComponent(secret)));
       const url = `/iso/a?x=${encodeURIComponent(other)}&${encodeURIComponent(name)}=${encodeURIComponent(secret)}`;
       const logged = loggedUrl(url);
       return !logged.includes(encodeURIComponent(secret)) && !decodeURIComponent(logged.replace(/\[redacted\]/g, '')).includes(`=${secret}`);
