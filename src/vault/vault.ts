@@ -56,6 +56,7 @@ async function openRoot(config: Config, meta: VaultMeta | undefined): Promise<Ro
 export class Vault {
   readonly counters: VaultCounters = { reads: 0, writes: 0, failures: 0 };
   readonly #collections = new Map<string, SecretCollection>();
+  readonly #databases = new Map<string, Database<unknown, string>>();
   readonly writer: RecordWriter;
   /** True when this open created the vault. */
   created = false;
@@ -147,8 +148,15 @@ export class Vault {
 
   /** A database of clear metadata (lookups, indexes): never put secrets here. */
   database<V>(name: string): Database<V, string> {
-    checkName(name);
-    return this.root.openDB<V, string>(CLEAR_PREFIX + name, {});
+    // One handle per name: opening a database is cheap but not free, and callers on hot
+    // paths ask for theirs per request.
+    let db = this.#databases.get(name);
+    if (!db) {
+      checkName(name);
+      db = this.root.openDB<unknown, string>(CLEAR_PREFIX + name, {});
+      this.#databases.set(name, db);
+    }
+    return db as Database<V, string>;
   }
 
   /** Names of every encrypted collection in the store, including ones other processes made. */
