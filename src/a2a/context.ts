@@ -20,6 +20,23 @@ export interface A2aServices {
   /** Milliseconds since the epoch; injectable so windows and lifetimes are tested without sleeping. */
   now: () => number;
   upstream: UpstreamState;
+  /**
+   * The upstream sync's journal of local A2A writes (issue 6), when the appliance is enrolled:
+   * called inside the write's own transaction, so a change is journaled exactly when it commits.
+   */
+  changes?: ChangeJournal;
+}
+
+/** A local write to PAM data, for the centre to apply or reject (src/sync). */
+export interface LocalChange {
+  type: 'device' | 'credential' | 'info';
+  op: 'put' | 'inactivate';
+  id: string;
+}
+
+export interface ChangeJournal {
+  /** Inside the transaction that writes the change. */
+  record(change: LocalChange): void;
 }
 
 /** Facts about the call that the API log records, filled in as the request is handled. */
