@@ -1,7 +1,7 @@
 // The development/CI root: 32 random bytes in a file outside the LMDB files. It binds the
 // vault to that file, not to the board, so it is refused unless config allows it.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, stat } from 'node:fs/promises';
+import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { RootError, type RootOpened, type RootOpenRequest, type RootProvider } from './root.ts';
 
@@ -39,15 +39,32 @@ export function fileRoot(opts: { path: string }): RootProvider {
         );
         if (!exists) {
           await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-          // 'wx' never overwrites a key another process just made.
-          const handle = await open(path, 'wx', 0o600);
+          // Written whole to a temporary file, then linked into place: link() never overwrites a
+          // key another process just made, and a crash leaves either no key file or a whole one.
+          const dir = dirname(path);
+          const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+          const handle = await open(tmp, 'wx', 0o600);
           try {
             await handle.writeFile(randomBytes(32).toString('hex') + '\n');
             await handle.sync();
           } finally {
             await handle.close();
           }
-          created = true;
+          try {
+            await link(tmp, path);
+            created = true;
+          } catch (err) {
+            // Another process made the key meanwhile: use theirs.
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          } finally {
+            await unlink(tmp);
+          }
+          const dirHandle = await open(dir, 'r');
+          try {
+            await dirHandle.sync();
+          } finally {
+            await dirHandle.close();
+          }
         }
       }
       const secret = await readKey(path);
