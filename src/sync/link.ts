@@ -126,6 +126,9 @@ export class Link extends EventEmitter<{ connect: []; ready: []; offline: []; er
     const client = mqtt.connect(o.url, options);
     client.on('connect', (connack) => {
       this.#everConnected = true;
+      // Small QoS 1 packets both ways: without this, Nagle and delayed ACKs stall a window of
+      // publishes for 40 ms at a time (measured: 200 publishes 45–50 ms instead of 4–10 ms).
+      (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       o.log?.info({ protocolVersion: this.#version, sessionPresent: connack.sessionPresent }, 'sync link connected');
       // Not awaited: the status and the subscription go out in order with whatever else is queued.
       this.publish(topics.status(id), ONLINE, { retain: true }).catch((err: unknown) => o.log?.warn({ err }, 'status publish failed'));
