@@ -70,18 +70,32 @@ export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = 
   const { batch = 200, retryMs = 5000, confirm = 'centre', resendMs = 30_000, log } = options;
   const counters = { published: 0, acked: 0, refused: 0 };
   let stopped = false;
-  /** confirm 'centre': the last entry the broker acknowledged on this connection. */
+  /** confirm 'centre': the last entry the broker acknowledged, in order, on this connection. */
   let sentUpTo: string | undefined;
-  /** Bumped on every connect, so a batch from before a reconnect cannot move `sentUpTo`. */
+  /** The last entry handed to mqtt.js on this connection (the window continues after it). */
+  let queuedUpTo: string | undefined;
+  /** Publishes of this connection, oldest first, until they settle in order. */
+  let window: Array<{ id: string; state: 'pending' | 'ok' | 'refused'; reason?: unknown }> = [];
+  /** Bumped on every connect and after a refusal, so a publish from before cannot move anything. */
   let generation = 0;
-  let inFlight = false;
+  /** Publishes not settled yet, of every generation (bounds what mqtt.js holds). */
+  let inFlight = 0;
+  let refusal: unknown;
   let progressAt = Date.now();
   let wake: (() => void) | undefined;
   let idleWaiters: Array<() => void> = [];
+  /** confirm 'puback': removals run one at a time, each up to the newest acknowledged entry. */
+  let ackUpTo: string | undefined;
+  let acking: Promise<void> | undefined;
   const poke = () => wake?.();
-  const reconnected = () => {
+  const restart = () => {
     generation++;
+    window = [];
     sentUpTo = undefined; // The broker may have lost what it acknowledged: send the unconfirmed again.
+    queuedUpTo = undefined;
+  };
+  const reconnected = () => {
+    restart();
     poke();
   };
   outbox.on('append', poke);
@@ -104,9 +118,56 @@ export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = 
       };
     });
 
-  async function send(entry: OutboxEntry, floor: number): Promise<void> {
+  function removeAcked(): void {
+    if (acking || ackUpTo === undefined || stopped) return;
+    const upTo = ackUpTo;
+    ackUpTo = undefined;
+    acking = outbox
+      .ack(upTo)
+      .then((n) => {
+        counters.acked += n;
+      })
+      .catch((err: unknown) => log?.error({ err }, 'outbox removal failed'))
+      .finally(() => {
+        acking = undefined;
+        removeAcked();
+        poke();
+      });
+  }
+
+  /** A publish settled: move the in-order acknowledged prefix of the window forward. */
+  function settled(gen: number, slot: (typeof window)[number], ok: boolean, reason?: unknown): void {
+    inFlight--;
+    if (gen === generation) {
+      slot.state = ok ? 'ok' : 'refused';
+      slot.reason = reason;
+      let upTo: string | undefined;
+      while (window.length > 0 && window[0]!.state === 'ok') upTo = window.shift()!.id;
+      if (upTo !== undefined) {
+        progressAt = Date.now();
+        if (confirm === 'puback') {
+          ackUpTo = upTo;
+          removeAcked();
+        } else {
+          sentUpTo = upTo;
+        }
+      }
+      if (window[0]?.state === 'refused' && refusal === undefined) refusal = window[0].reason;
+    }
+    poke();
+  }
+
+  function send(entry: OutboxEntry, floor: number): void {
+    const gen = generation;
+    const slot = { id: entry.id, state: 'pending' as const } as (typeof window)[number];
+    window.push(slot);
+    inFlight++;
     counters.published++;
-    await link.publish(topics.up(link.applianceId, entry.kind), encodeUp(entry, floor), { userProperties: { 'outbox-id': entry.id } });
+    // mqtt.js writes them in order and, across a reconnect, resends the unacknowledged ones in order.
+    link.publish(topics.up(link.applianceId, entry.kind), encodeUp(entry, floor), { userProperties: { 'outbox-id': entry.id } }).then(
+      () => settled(gen, slot, true),
+      (err: unknown) => settled(gen, slot, false, err),
+    );
   }
 
   async function loop(): Promise<void> {
@@ -115,18 +176,35 @@ export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = 
         for (const done of idleWaiters) done();
         idleWaiters = [];
       }
-      if (!link.connected) {
+      if (refusal !== undefined) {
+        // A publish the broker refused while connected (e.g. an ACL mistake): nothing after it
+        // counts; once the window has settled, start again from the last acknowledged entry.
+        if (inFlight > 0) {
+          await sleep();
+          continue;
+        }
+        counters.refused++;
+        log?.error({ err: String(refusal) }, 'outbox entry refused by the broker; retrying later');
+        const keep = sentUpTo;
+        restart();
+        sentUpTo = keep;
+        queuedUpTo = keep;
+        refusal = undefined;
+        await sleep(retryMs);
+        continue;
+      }
+      if (!link.connected || inFlight >= batch) {
         await sleep();
         continue;
       }
-      const entries = confirm === 'centre' ? outbox.peekAfter(sentUpTo, batch) : outbox.peek(batch);
+      const entries = outbox.peekAfter(queuedUpTo, batch - inFlight);
       if (entries.length === 0) {
-        if (confirm === 'centre' && outbox.size > 0) {
+        if (confirm === 'centre' && outbox.size > 0 && inFlight === 0) {
           // Everything is with the broker; wait for the centre, and resend if nothing is
           // confirmed for resendMs (a confirmation that removes nothing does not count).
           const waited = Date.now() - progressAt;
           if (waited >= resendMs) {
-            sentUpTo = undefined;
+            restart();
             progressAt = Date.now();
           } else {
             await sleep(resendMs - waited);
@@ -136,26 +214,9 @@ export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = 
         await sleep();
         continue;
       }
-      // mqtt.js writes them in order and, across a reconnect, resends the unacknowledged ones in order.
       const floor = outbox.peek(1)[0]?.seq ?? entries[0]!.seq;
-      const started = generation;
-      inFlight = true;
-      const results = await Promise.allSettled(entries.map((entry) => send(entry, floor)));
-      inFlight = false;
-      progressAt = Date.now();
-      if (stopped) break; // The vault may be closing; unconfirmed entries go out next time.
-      let upTo: string | undefined;
-      for (let i = 0; i < results.length && results[i]!.status === 'fulfilled'; i++) upTo = entries[i]!.id;
-      if (upTo) {
-        if (confirm === 'puback') counters.acked += await outbox.ack(upTo);
-        else if (started === generation) sentUpTo = upTo;
-      }
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed && !stopped) {
-        counters.refused++;
-        log?.error({ err: String(failed.reason) }, 'outbox entry refused by the broker; retrying later');
-        await sleep(retryMs);
-      }
+      for (const entry of entries) send(entry, floor);
+      queuedUpTo = entries.at(-1)!.id;
     }
   }
 
@@ -169,10 +230,11 @@ export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = 
       counters.acked += removed;
       if (removed > 0) progressAt = Date.now();
       if (sentUpTo !== undefined && sentUpTo < id) sentUpTo = id;
+      if (queuedUpTo !== undefined && queuedUpTo < id) queuedUpTo = id;
       poke();
     },
     resend() {
-      sentUpTo = undefined;
+      restart();
       poke();
     },
     idle() {
@@ -187,9 +249,10 @@ export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = 
       outbox.off('append', poke);
       link.off('connect', reconnected);
       poke();
-      // A batch waiting for PUBACKs while the broker is away would hold stop() for as long as
-      // the outage; the loop drops out as soon as it settles, touching nothing.
-      if (!inFlight) await running;
+      // Publishes waiting for PUBACKs while the broker is away would hold stop() for as long as
+      // the outage; they settle later and change nothing.
+      await running;
+      await acking;
     },
   };
 }

@@ -2,6 +2,7 @@
 // will, the ACL between appliances, persistent sessions, and the outbox drained in order,
 // including across a broker killed mid-drain (the centre side de-duplicates by id).
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { configSchema } from '../../src/config/index.ts';
@@ -222,6 +223,28 @@ test('the outbox drains in order (confirm: puback), each entry acknowledged only
   await until('late entry', () => dedup.seen.has((late as { id: string }).id));
   await drain.stop();
   process.stdout.write(`# drained 500 entries in ${ms} ms\n`);
+});
+
+test('a publish the broker refuses stalls the outbox at that entry (nothing after it leaves) and is retried', async () => {
+  // An ACL that forbids one kind: Mosquitto 2 checks deny rules first.
+  const dir = await tempDir('outpost-mqtt-deny-');
+  cleanups.push(dir.remove);
+  const acl = `${dir.path}/acl`;
+  await writeFile(acl, 'pattern deny outpost/%u/up/blocked\npattern write outpost/%u/up/#\npattern write outpost/%u/status\nuser centre\ntopic read outpost/+/up/#\n');
+  const strict = await startMosquitto({ dir: dir.path, acl });
+  cleanups.push(() => strict.stop());
+  const outbox = await freshOutbox();
+  const ids: string[] = [];
+  for (const kind of ['apilog', 'apilog', 'blocked', 'apilog', 'apilog']) ids.push(((await outbox.append(kind, { kind })) as { id: string }).id);
+  const l = connectLink({ url: strict.url, ca: strict.caPem, ...strict.clientCert('app-deny'), applianceId: 'app-deny', reconnectPeriodMs: 200 });
+  cleanups.push(() => l.close());
+  const drain = drainOutbox(outbox, l, { batch: 3, confirm: 'puback', retryMs: 300 });
+  cleanups.push(() => drain.stop());
+  await until('two refusals', () => drain.counters.refused >= 2);
+  await drain.stop();
+  // The two before it left; the refused one and everything after it stay, in order.
+  assert.equal(outbox.size, 3);
+  assert.deepEqual(outbox.peek(10).map((e) => e.id), ids.slice(2));
 });
 
 test('broker killed mid-drain and restarted: with centre confirmation every entry arrives, in order', async () => {
