@@ -25,7 +25,7 @@ const groups: Record<string, { about: string; commands: Record<string, Command> 
   authz: { about: 'A2A authorizations: add, list, show, disable, enable, rotate-secret', commands: authzCommands },
   directory: { about: 'the platform user feed (document 000): check, sync', commands: directoryCommands },
   enrol: { about: 'enrolment with a centre: request, accept, status', commands: enrolCommands },
-  centre: { about: 'the upstream centre: init, enrol, status', commands: centreCommands },
+  centre: { about: 'the upstream centre: init, enrol, group, broker-cert, push, serve, audit, status', commands: centreCommands },
 };
 
 const summary = (c: Command) => c.usage.split('\n')[1]?.trim() ?? '';

@@ -63,6 +63,9 @@ export const bundleSchema = z
     ca: z.string().min(1).max(16_384),
     certificate: z.string().min(1).max(16_384),
     centre_signing_public_key: z.string(),
+    /** The centre's X25519 key for sealing secret fields of change requests. Bundles from
+     *  centres older than this field lack it; they stay acceptable. */
+    centre_seal_public_key: z.string().optional(),
     issued_at: z.string(),
     signature: z.string(),
   })
@@ -150,6 +153,9 @@ export function checkBundle(input: unknown, own: { applianceId: string; tlsKey: 
   const bundle = parsed.data;
   const centreKey = publicKeyFromRaw(bundle.centre_signing_public_key, 'ed25519');
   if (!centreKey) throw new EnrolError('bundle-invalid', 'centre_signing_public_key is not a base64 Ed25519 public key');
+  if (bundle.centre_seal_public_key !== undefined && !publicKeyFromRaw(bundle.centre_seal_public_key, 'x25519')) {
+    throw new EnrolError('bundle-invalid', 'centre_seal_public_key is not a base64 X25519 public key');
+  }
   const sig = Buffer.from(bundle.signature, 'base64');
   if (sig.length !== 64 || !verify(null, bundleSigningBytes(bundle), centreKey, sig)) {
     throw new EnrolError('bad-signature', 'the bundle signature does not verify with the centre key it carries: it was altered');
@@ -185,6 +191,7 @@ export interface Enrolment {
   appliance_id: string;
   broker_url: string;
   centre_signing_public_key: string;
+  centre_seal_public_key: string | null;
   certificate_serial: string;
   certificate_not_after: string;
   issued_at: string;
@@ -196,6 +203,7 @@ function describe(checked: Pick<CheckedBundle, 'bundle' | 'certificate'>): Enrol
     appliance_id: bundle.appliance_id,
     broker_url: bundle.broker_url,
     centre_signing_public_key: bundle.centre_signing_public_key,
+    centre_seal_public_key: bundle.centre_seal_public_key ?? null,
     certificate_serial: certificate.serialNumber.toLowerCase(),
     certificate_not_after: new Date(certificate.validTo).toISOString(),
     issued_at: bundle.issued_at,
@@ -241,6 +249,8 @@ export interface LinkIdentity {
   key: string;
   centreKey: KeyObject;
   sealKey: KeyObject;
+  /** The centre's X25519 public key for change requests; undefined with a bundle from an older centre. */
+  centreSealKey: KeyObject | undefined;
 }
 
 export function linkIdentity(vault: Vault): LinkIdentity | undefined {
@@ -255,5 +265,22 @@ export function linkIdentity(vault: Vault): LinkIdentity | undefined {
     key: keys.tlsKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     centreKey: publicKeyFromRaw(bundle.centre_signing_public_key, 'ed25519')!,
     sealKey: keys.sealKey,
+    centreSealKey: bundle.centre_seal_public_key === undefined ? undefined : publicKeyFromRaw(bundle.centre_seal_public_key, 'x25519'),
   };
+}
+
+/** What the appliance's sync runtime needs from its enrolment, undefined before `enrol accept`. */
+export interface EnrolledCentre {
+  /** Ed25519: verifies every downstream message. */
+  signingKey: KeyObject;
+  /** X25519: what secret fields of change requests are sealed to (`sealToCentre`); undefined
+   *  when the bundle came from a centre older than this key, so changes cannot carry secrets. */
+  sealKey: KeyObject | undefined;
+  /** The broker connection: URL, CA, certificate and key. */
+  link: LinkIdentity;
+}
+
+export function enrolledCentre(vault: Vault): EnrolledCentre | undefined {
+  const link = linkIdentity(vault);
+  return link ? { signingKey: link.centreKey, sealKey: link.centreSealKey, link } : undefined;
 }

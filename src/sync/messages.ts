@@ -134,17 +134,22 @@ export const snapshotPayload = z
     users: z.array(userRecord),
     /** null: no pushed configuration (the local file alone). */
     config: configOverlay.nullable(),
+    /** Centre revision of each record, keyed `<type>:<id>` (`user:<username>`): the `base` of change requests. */
+    revisions: z.record(z.string(), z.number().int().min(0)).optional(),
   })
   .strict();
 
+/** The record's revision at the centre after this put: the `base` of a later change request. */
+const revision = z.number().int().min(0).optional();
+
 export const deltaOp = z.discriminatedUnion('type', [
-  z.object({ op: z.literal('put'), type: z.literal('device'), record: deviceRecord }).strict(),
-  z.object({ op: z.literal('put'), type: z.literal('credential'), record: credentialRecord }).strict(),
-  z.object({ op: z.literal('put'), type: z.literal('info'), record: infoRecord }).strict(),
-  z.object({ op: z.literal('put'), type: z.literal('application'), record: applicationRecord }).strict(),
-  z.object({ op: z.literal('put'), type: z.literal('authorization'), record: authorizationRecord }).strict(),
-  z.object({ op: z.literal('put'), type: z.literal('user'), record: userRecord }).strict(),
-  z.object({ op: z.literal('put'), type: z.literal('config'), record: configOverlay.nullable() }).strict(),
+  z.object({ op: z.literal('put'), type: z.literal('device'), record: deviceRecord, revision }).strict(),
+  z.object({ op: z.literal('put'), type: z.literal('credential'), record: credentialRecord, revision }).strict(),
+  z.object({ op: z.literal('put'), type: z.literal('info'), record: infoRecord, revision }).strict(),
+  z.object({ op: z.literal('put'), type: z.literal('application'), record: applicationRecord, revision }).strict(),
+  z.object({ op: z.literal('put'), type: z.literal('authorization'), record: authorizationRecord, revision }).strict(),
+  z.object({ op: z.literal('put'), type: z.literal('user'), record: userRecord, revision }).strict(),
+  z.object({ op: z.literal('put'), type: z.literal('config'), record: configOverlay.nullable(), revision }).strict(),
 ]);
 
 export const deleteOp = z
@@ -241,6 +246,7 @@ export type AuthorizationRecord = z.infer<typeof authorizationRecord>;
 export type UserRecord = z.infer<typeof userRecord>;
 export type SnapshotPayload = z.infer<typeof snapshotPayload>;
 export type DeltaPayload = z.infer<typeof deltaPayload>;
+export type ChangeOutcome = z.infer<typeof changeOutcome>;
 export type AckPayload = z.infer<typeof ackPayload>;
 export type ChangeRequest = z.infer<typeof changeRequest>;
 export type HealthReport = z.infer<typeof healthReport>;

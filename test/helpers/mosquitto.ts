@@ -112,12 +112,20 @@ export interface MosquittoOptions {
   acl?: string;
   /** How often Mosquitto writes its persistence file; what it holds in memory meanwhile dies with a SIGKILL. */
   autosaveSeconds?: number;
+  /**
+   * Run with these files instead of a throwaway CA (e.g. the centre CA and the broker
+   * certificate `outpost centre broker-cert` issued). The CA key signs `clientCert`s and the
+   * readiness probe; the server certificate must name 127.0.0.1 or localhost.
+   */
+  tls?: { caCert: string; caKey: string; serverCert: string; serverKey: string };
 }
 
-export async function startMosquitto({ dir, acl = SHIPPED_ACL, autosaveSeconds = 1 }: MosquittoOptions): Promise<Mosquitto> {
+export async function startMosquitto({ dir, acl = SHIPPED_ACL, autosaveSeconds = 1, tls }: MosquittoOptions): Promise<Mosquitto> {
   await mkdir(join(dir, 'persistence'), { recursive: true });
-  const ca = makeCa('Outpost test broker CA');
-  const server = leaf(ca, 'localhost', true);
+  const ca: Ca = tls
+    ? { cert: forge.pki.certificateFromPem(tls.caCert), key: forge.pki.privateKeyFromPem(tls.caKey) as forge.pki.rsa.PrivateKey, pem: tls.caCert }
+    : makeCa('Outpost test broker CA');
+  const server = tls ? { cert: tls.serverCert, key: tls.serverKey } : leaf(ca, 'localhost', true);
   const probe = leaf(ca, 'probe', false);
   const port = await freePort();
   const files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key'), conf: join(dir, 'mosquitto.conf'), log: join(dir, 'mosquitto.log') };

@@ -1,7 +1,9 @@
 // The centre through the real CLI: its own vault and keys in its own data dir, enrolment
 // checks on the request, re-enrolment only on request, and `centre status`.
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CentreStore } from '../../src/sync/centre/index.ts';
@@ -120,5 +122,55 @@ describe('outpost centre (CLI)', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('an older centre without a sealing key or client certificate gets them on its next open', async () => {
+    const { log } = memoryLog();
+    let store = await CentreStore.open(testConfig(c()), join(c(), 'centre'), { create: false, log });
+    const before = store.identity()!;
+    const keys = store.vault.collection('centre-keys');
+    await Promise.all(['seal-key', 'client-key', 'client-cert'].map((k) => keys.remove(k)));
+    await store.close();
+    store = await CentreStore.open(testConfig(c()), join(c(), 'centre'), { create: false, log });
+    try {
+      const after = store.identity()!;
+      assert.equal(after.signing_public_key, before.signing_public_key);
+      assert.notEqual(after.seal_public_key, before.seal_public_key);
+      const client = new X509Certificate(after.client.cert);
+      assert.match(client.subject, /CN=centre/);
+      assert.ok(client.checkIssued(new X509Certificate(after.ca.cert)));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('broker-cert issues the broker certificate from the centre CA, key 0600', async () => {
+    const out = join(dir.path, 'broker-tls');
+    const r = await centre(['centre', 'broker-cert', '--host', 'broker.example,10.0.0.9', '--out-dir', out, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const printed = json(r);
+    assert.deepEqual(printed.hosts, ['broker.example', '10.0.0.9']);
+    assert.equal((await stat(join(out, 'server.key'))).mode & 0o777, 0o600);
+    const cert = new X509Certificate(await readFile(join(out, 'server.pem')));
+    assert.match(cert.subjectAltName!, /DNS:broker.example/);
+    assert.match(cert.subjectAltName!, /IP Address:10.0.0.9/);
+    execFileSync('openssl', ['verify', '-purpose', 'sslserver', '-CAfile', join(out, 'ca.pem'), join(out, 'server.pem')]);
+    const init = json(await centre(['centre', 'init', '--json']));
+    assert.equal(await readFile(join(out, 'ca.pem'), 'utf8'), init.ca);
+    assert.equal((await centre(['centre', 'broker-cert', '--host', 'bad host', '--out-dir', out, '--json'])).code, 64);
+    assert.equal((await centre(['centre', 'broker-cert', '--out-dir', out, '--json'])).code, 64);
+  });
+
+  it('groups: enrol --group, group add/list/remove', async () => {
+    const listed = json(await centre(['centre', 'group', 'add', 'north', ...ids, '--json']));
+    assert.deepEqual((listed.members as string[]).sort(), [...ids].sort());
+    assert.equal((await centre(['centre', 'group', 'add', 'north', 'nobody', '--json'])).code, 65);
+    assert.deepEqual(json(await centre(['centre', 'group', 'remove', 'north', ids[0]!, '--json'])).members, [ids[1]]);
+    assert.deepEqual(json(await centre(['centre', 'group', 'list', '--json'])).groups, { north: [ids[1]] });
+    const st = json(await centre(['centre', 'status', '--json']));
+    const row = (st.appliances as Array<Record<string, unknown>>).find((x) => x.appliance_id === ids[1])!;
+    assert.deepEqual(row.groups, ['north']);
+    assert.equal(row.last_down_seq, 0);
+    assert.equal(row.online, null);
   });
 });

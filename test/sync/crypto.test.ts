@@ -9,11 +9,13 @@ import {
   canonicalJson,
   encodeMessage,
   open,
+  openFromAppliance,
   openMessage,
   parseCanonical,
   publicKeyFromRaw,
   rawPublicKey,
   seal,
+  sealToCentre,
   signMessage,
   verifyMessage,
   type Message,
@@ -127,6 +129,40 @@ describe('signed messages', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('acks', () => {
+  it('take seq 0 (nothing issued yet); every other kind needs a positive seq', () => {
+    const ack = signMessage({ appliance: ID, seq: 0, kind: 'ack', payload: { upTo: '01J0000000000000000000000A' } }, centre.privateKey);
+    const res = verifyMessage(encodeMessage(ack), centre.publicKey, ID);
+    assert.equal(res.ok && res.message.seq, 0);
+    assert.throws(() => signMessage({ appliance: ID, seq: 0, kind: 'delta', payload: {} }, centre.privateKey), /positive/);
+    const forged = { ...message(), seq: 0 };
+    assert.equal((verifyMessage(forged, centre.publicKey, ID) as { reason?: string }).reason, 'malformed');
+    for (const kind of ['snapshot', 'acks', 'ack-x']) {
+      const zero = { v: 1, appliance: ID, seq: 0, kind, issued_at: new Date().toISOString(), payload: {}, sig: ack.sig };
+      assert.equal((verifyMessage(zero, centre.publicKey, ID) as { reason?: string }).reason, 'malformed', kind);
+    }
+    assert.equal((verifyMessage({ ...ack, seq: -1 }, centre.publicKey, ID) as { reason?: string }).reason, 'malformed');
+    // An ack at 0 is still signed: changing it to another seq breaks the signature.
+    assert.equal((verifyMessage({ ...ack, seq: 1 }, centre.publicKey, ID) as { reason?: string }).reason, 'bad-signature');
+  });
+});
+
+describe('change requests sealed to the centre', () => {
+  const centreSeal = generateKeyPairSync('x25519');
+  it('open only at the centre, for the same appliance and change id', () => {
+    const sealed = sealToCentre({ password: 'n3w-pass' }, centreSeal.publicKey, { appliance: ID, changeId: 'ch-1' });
+    assert.ok(!JSON.stringify(sealed).includes('n3w-pass'));
+    const opened = openFromAppliance(sealed, centreSeal.privateKey, { appliance: ID, changeId: 'ch-1' });
+    assert.deepEqual(opened, { ok: true, fields: { password: 'n3w-pass' } });
+    assert.deepEqual(openFromAppliance(sealed, centreSeal.privateKey, { appliance: ID, changeId: 'ch-2' }), { ok: false, reason: 'cannot-open' });
+    assert.deepEqual(openFromAppliance(sealed, centreSeal.privateKey, { appliance: 'outpost-b2', changeId: 'ch-1' }), { ok: false, reason: 'cannot-open' });
+    assert.deepEqual(openFromAppliance(sealed, stranger.privateKey, { appliance: ID, changeId: 'ch-1' }), { ok: false, reason: 'cannot-open' });
+    assert.deepEqual(openFromAppliance({ junk: 1 }, centreSeal.privateKey, { appliance: ID, changeId: 'ch-1' }), { ok: false, reason: 'malformed' });
+    const notFields = seal('[1,2]', centreSeal.publicKey, { appliance: ID, seq: 0, kind: 'change:ch-3' });
+    assert.deepEqual(openFromAppliance(notFields, centreSeal.privateKey, { appliance: ID, changeId: 'ch-3' }), { ok: false, reason: 'malformed' });
   });
 });
 

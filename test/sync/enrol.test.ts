@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { selfSignedCertificate } from '../../src/http/tls.ts';
 import { CentreStore } from '../../src/sync/centre/index.ts';
 import { acceptSeq, encodeMessage, openMessage, rawPublicKey, verifyMessage } from '../../src/sync/crypto/index.ts';
-import { bundleSigningBytes, linkIdentity, type Bundle } from '../../src/sync/enrol.ts';
+import { EnrolError, acceptBundle, bundleSigningBytes, enrolledCentre, linkIdentity, type Bundle } from '../../src/sync/enrol.ts';
 import { Vault } from '../../src/vault/index.ts';
 import { fileRootEnv, memoryLog, runCli, tempDir, testConfig, type CliResult } from '../helpers/vault.ts';
 
@@ -216,5 +216,35 @@ describe('enrolment (CLI)', () => {
     const wrong = verifyMessage(encodeMessage(forB), link.centreKey, link.applianceId);
     assert.equal(wrong.ok ? 'ok' : wrong.reason, 'wrong-appliance');
     assert.deepEqual(openMessage(forB, link.sealKey), { ok: false, reason: 'cannot-open' });
+  });
+
+  it('the bundle carries the centre sealing key under its signature; a bundle without it (an older centre) is still accepted', async () => {
+    const bundle = JSON.parse(await readFile(bundleA, 'utf8')) as Bundle;
+    assert.match(bundle.centre_seal_public_key!, /^[A-Za-z0-9+/]{43}=$/);
+    const { log } = memoryLog();
+    const store = await CentreStore.open(testConfig(c()), join(c(), 'centre'), { create: false, log });
+    const id = store.identity()!;
+    await store.close();
+    assert.equal(bundle.centre_seal_public_key, id.seal_public_key);
+
+    const vault = await Vault.open(testConfig(a()), { create: false, log });
+    try {
+      const swapped = { ...bundle, centre_seal_public_key: rawPublicKey(generateKeyPairSync('x25519').publicKey) };
+      await assert.rejects(acceptBundle(vault, swapped), (err: EnrolError) => err.code === 'bad-signature');
+      const { centre_seal_public_key: _k, signature: _s, ...older } = bundle;
+      const olderBundle = { ...older, signature: sign(null, bundleSigningBytes(older), id.signingKey).toString('base64') };
+      const done = await acceptBundle(vault, olderBundle);
+      assert.equal(done.centre_seal_public_key, null);
+      const withoutSeal = enrolledCentre(vault)!;
+      assert.equal(withoutSeal.sealKey, undefined);
+      assert.equal(rawPublicKey(withoutSeal.signingKey), id.signing_public_key);
+      await acceptBundle(vault, bundle);
+      const enrolled = enrolledCentre(vault)!;
+      assert.equal(rawPublicKey(enrolled.sealKey!), id.seal_public_key);
+      assert.equal(enrolled.link.applianceId, idA);
+      assert.match(enrolled.link.key, /PRIVATE KEY/);
+    } finally {
+      await vault.close();
+    }
   });
 });

@@ -1,5 +1,7 @@
 // The centre's own vault: an LMDB vault of its own (the Vault class under a separate data
-// dir) holding its Ed25519 signing key, its CA and the enrolled appliances, all encrypted.
+// dir) holding its Ed25519 signing key, its X25519 sealing key, its CA and its own broker
+// client certificate, and the enrolled appliances, all encrypted; plus the model (model.ts)
+// and the upstream record (upstream.ts).
 import { X509Certificate, createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -10,7 +12,9 @@ import { publicKeyFromRaw, rawPublicKey } from '../crypto/keys.ts';
 import { seal } from '../crypto/seal.ts';
 import { signMessage, type Message } from '../crypto/sign.ts';
 import { EnrolError, bundleSigningBytes, requestSchema, type Bundle } from '../enrol.ts';
-import { checkRequest, createCa, issueCertificate, type CaIdentity } from './ca.ts';
+import { checkRequest, createCa, issueCentreClient, issueCertificate, type CaIdentity } from './ca.ts';
+import { CentreModel, GROUP_NAME } from './model.ts';
+import { UpstreamLog } from './upstream.ts';
 
 const KEYS = 'centre-keys';
 const APPLIANCES = 'centre-appliances';
@@ -27,7 +31,12 @@ export interface ApplianceRecord {
 export interface CentreIdentity {
   signingKey: KeyObject;
   signing_public_key: string;
+  /** X25519: appliances seal the secret fields of their change requests to it. */
+  sealKey: KeyObject;
+  seal_public_key: string;
   ca: CaIdentity;
+  /** The centre's TLS client identity towards the broker (CN `centre`), issued by `ca`. */
+  client: { cert: string; key: string };
 }
 
 /** The centre's data dir: --data-dir, else sync.centre.dataDir, else `<dataDir>/centre`. */
@@ -36,41 +45,87 @@ export function centreDataDir(config: Config, flag?: string): string {
 }
 
 export class CentreStore {
-  private constructor(readonly vault: Vault) {}
+  readonly model: CentreModel;
+  readonly upstream: UpstreamLog;
+  #identity: CentreIdentity | undefined;
+  readonly #appliances = new Map<string, { record: ApplianceRecord; at: number }>();
 
-  /** Opens the centre vault under `dataDir` with the configured root (its own file key by default). */
+  private constructor(readonly vault: Vault) {
+    this.model = new CentreModel(vault);
+    this.upstream = new UpstreamLog(vault);
+  }
+
+  /**
+   * Opens the centre vault under `dataDir` with the configured root (its own file key by
+   * default). A centre initialised before the sealing key and the client certificate existed
+   * gets them here, on its next open.
+   */
   static async open(config: Config, dataDir: string, { create, log }: { create: boolean; log: Logger }): Promise<CentreStore> {
     const centreConfig: Config = { ...config, dataDir, applianceId: undefined };
-    return new CentreStore(await Vault.open(centreConfig, { create, log }));
+    const store = new CentreStore(await Vault.open(centreConfig, { create, log }));
+    try {
+      if (await store.#completeKeys()) log.info('centre: sealing key and broker client certificate added');
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
   }
 
   identity(): CentreIdentity | undefined {
+    if (this.#identity) return this.#identity;
     const keys = this.vault.collection(KEYS);
-    const signing = keys.get('signing-key');
-    const caKey = keys.get('ca-key');
-    const caCert = keys.get('ca-cert');
-    if (!signing || !caKey || !caCert) return undefined;
+    const [signing, seal, caKey, caCert, clientKey, clientCert] = ['signing-key', 'seal-key', 'ca-key', 'ca-cert', 'client-key', 'client-cert'].map((k) => keys.get(k));
+    if (!signing || !seal || !caKey || !caCert || !clientKey || !clientCert) return undefined;
     const signingKey = createPrivateKey(signing.revealString());
-    return { signingKey, signing_public_key: rawPublicKey(signingKey), ca: { key: caKey.revealString(), cert: caCert.revealString() } };
+    const sealKey = createPrivateKey(seal.revealString());
+    this.#identity = {
+      signingKey,
+      signing_public_key: rawPublicKey(signingKey),
+      sealKey,
+      seal_public_key: rawPublicKey(sealKey),
+      ca: { key: caKey.revealString(), cert: caCert.revealString() },
+      client: { key: clientKey.revealString(), cert: clientCert.revealString() },
+    };
+    return this.#identity;
   }
 
-  /** Makes the signing key and the CA once; later calls report the existing ones. */
+  /** Adds the keys an older centre lacks (sealing key, client certificate); true when it added any. */
+  async #completeKeys(): Promise<boolean> {
+    const keys = this.vault.collection(KEYS);
+    if (!keys.has('signing-key') || !keys.has('ca-key')) return false;
+    const writes: Array<Promise<void>> = [];
+    if (!keys.has('seal-key')) writes.push(keys.put('seal-key', generateKeyPairSync('x25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()));
+    if (!keys.has('client-key') || !keys.has('client-cert')) {
+      const client = issueCentreClient({ key: keys.get('ca-key')!.revealString(), cert: keys.get('ca-cert')!.revealString() });
+      writes.push(keys.put('client-key', client.key), keys.put('client-cert', client.cert));
+    }
+    await Promise.all(writes);
+    return writes.length > 0;
+  }
+
+  /** Makes the signing and sealing keys, the CA and the centre's client certificate once; later calls report the existing ones. */
   async init(): Promise<{ created: boolean; identity: CentreIdentity }> {
     const existing = this.identity();
     if (existing) return { created: false, identity: existing };
-    const signingKey = generateKeyPairSync('ed25519').privateKey;
-    const ca = createCa(`Outpost centre CA ${rawPublicKey(signingKey).slice(0, 8).replace(/[+/]/g, '-')}`);
     const keys = this.vault.collection(KEYS);
-    await Promise.all([
-      keys.put('signing-key', signingKey.export({ type: 'pkcs8', format: 'pem' }).toString()),
-      keys.put('ca-key', ca.key),
-      keys.put('ca-cert', ca.cert),
-    ]);
-    return { created: true, identity: this.identity()! };
+    if (!keys.has('signing-key')) {
+      const signingKey = generateKeyPairSync('ed25519').privateKey;
+      const ca = createCa(`Outpost centre CA ${rawPublicKey(signingKey).slice(0, 8).replace(/[+/]/g, '-')}`);
+      await Promise.all([
+        keys.put('signing-key', signingKey.export({ type: 'pkcs8', format: 'pem' }).toString()),
+        keys.put('ca-key', ca.key),
+        keys.put('ca-cert', ca.cert),
+      ]);
+      await this.#completeKeys();
+      return { created: true, identity: this.identity()! };
+    }
+    await this.#completeKeys();
+    return { created: false, identity: this.identity()! };
   }
 
   /** Signs a request into a bundle and records the appliance. Re-enrolling an id needs `replace`. */
-  async enrol(input: unknown, brokerUrl: string, { replace = false, now = new Date() } = {}): Promise<Bundle> {
+  async enrol(input: unknown, brokerUrl: string, { replace = false, now = new Date(), groups = [] as string[] } = {}): Promise<Bundle> {
     const id = this.identity();
     if (!id) throw new EnrolError('not-initialised', 'the centre has no signing key or CA; run `outpost centre init` first');
     const parsed = requestSchema.safeParse(input);
@@ -81,6 +136,7 @@ export class CentreStore {
     const request = parsed.data;
     if (!publicKeyFromRaw(request.seal_public_key, 'x25519')) throw new EnrolError('request-invalid', 'seal_public_key is not a base64 X25519 public key');
     if (!/^mqtts:\/\/[^/\s:]+(:\d{1,5})?$/.test(brokerUrl)) throw new EnrolError('request-invalid', `--broker-url must be mqtts://host:port, not ${JSON.stringify(brokerUrl)}`);
+    for (const g of groups) if (!GROUP_NAME.test(g)) throw new EnrolError('request-invalid', `bad group name ${JSON.stringify(g)}`);
     const csr = checkRequest(request.csr, request.appliance_id);
     const appliances = this.vault.collection(APPLIANCES);
     if (appliances.has(request.appliance_id) && !replace) {
@@ -94,6 +150,7 @@ export class CentreStore {
       ca: id.ca.cert,
       certificate: issued.cert,
       centre_signing_public_key: id.signing_public_key,
+      centre_seal_public_key: id.seal_public_key,
       issued_at: now.toISOString(),
     };
     const signature = sign(null, bundleSigningBytes(unsigned), id.signingKey).toString('base64');
@@ -106,12 +163,19 @@ export class CentreStore {
       enrolled_at: now.toISOString(),
     };
     await appliances.put(request.appliance_id, JSON.stringify(record));
+    this.#appliances.delete(request.appliance_id);
+    for (const g of groups) await this.model.addToGroup(g, [request.appliance_id]);
     return { ...unsigned, signature };
   }
 
+  /** An enrolled appliance; cached for a minute, since push and serve ask on every message. */
   appliance(id: string): ApplianceRecord | undefined {
+    const cached = this.#appliances.get(id);
+    if (cached && cached.at > Date.now() - 60_000) return cached.record;
     const raw = this.vault.collection(APPLIANCES).get(id);
-    return raw ? (JSON.parse(raw.revealString()) as ApplianceRecord) : undefined;
+    const record = raw ? (JSON.parse(raw.revealString()) as ApplianceRecord) : undefined;
+    if (record) this.#appliances.set(id, { record, at: Date.now() });
+    return record;
   }
 
   appliances(): ApplianceRecord[] {
@@ -128,13 +192,7 @@ export class CentreStore {
     if (!id) throw new EnrolError('not-initialised', 'the centre has no signing key; run `outpost centre init` first');
     const record = this.appliance(applianceId);
     if (!record) throw new EnrolError('wrong-appliance', `appliance ${applianceId} is not enrolled`);
-    const seqs = this.vault.database<number>('centre-seq');
-    const seq = await seqs.transaction(() => {
-      const next = (seqs.get(applianceId) ?? 0) + 1;
-      void seqs.put(applianceId, next);
-      return next;
-    });
-    await this.vault.root.flushed;
+    const seq = await this.model.transaction(() => this.model.takeSeq(applianceId));
     const content = secret
       ? { sealed: seal(Buffer.from(JSON.stringify(body), 'utf8'), record.seal_public_key, { appliance: applianceId, seq, kind }) }
       : { payload: body };

@@ -5,6 +5,8 @@ import { canonicalJson, parseCanonical, type JsonValue } from './canonical.ts';
 import type { Sealed } from './seal.ts';
 
 export const MESSAGE_VERSION = 1;
+/** The one kind whose seq may be 0: acks report the downstream position, they do not take one. */
+export const ACK_KIND = 'ack';
 
 export interface MessageHeader {
   v: 1;
@@ -77,8 +79,10 @@ function headerProblem(m: Record<string, unknown>): string | undefined {
   for (const key of Object.keys(m)) if (!FIELDS.has(key)) return `unknown field ${JSON.stringify(key)}`;
   if (m.v !== MESSAGE_VERSION) return `unsupported version ${JSON.stringify(m.v)}`;
   if (typeof m.appliance !== 'string' || !APPLIANCE.test(m.appliance)) return 'bad appliance id';
-  if (typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq) || m.seq < 1) return 'seq must be a positive integer';
   if (typeof m.kind !== 'string' || !KIND.test(m.kind)) return 'bad kind';
+  // An ack is not in the sequence stream: its seq is the highest issued so far, 0 before any.
+  const minSeq = m.kind === ACK_KIND ? 0 : 1;
+  if (typeof m.seq !== 'number' || !Number.isSafeInteger(m.seq) || m.seq < minSeq) return minSeq === 0 ? 'seq must be a non-negative integer' : 'seq must be a positive integer';
   if (typeof m.issued_at !== 'string' || !ISO.test(m.issued_at)) return 'issued_at must be an ISO-8601 UTC time';
   const hasPayload = m.payload !== undefined;
   const hasSealed = m.sealed !== undefined;

@@ -1,0 +1,263 @@
+// What the centre keeps of each appliance's upstream: the outbox entries applied in order by
+// `orderUp` (one LMDB transaction per burst, so several `serve` workers on one store never
+// apply an entry twice), de-duplicated by outbox id, plus the per-appliance state that
+// `centre status` shows (last seq applied, lost, online, last seen, last health).
+import type { Database } from 'lmdb';
+import { z } from 'zod';
+import type { Vault } from '../../vault/index.ts';
+import { orderUp, type UpMessage } from '../drain.ts';
+import { applyResult, changeRequest, healthReport, rejectedReport, resyncRequest, type HealthReport } from '../messages.ts';
+import { parseTopic } from '../topics.ts';
+
+export interface UpState {
+  /** The seq of the last entry applied, 0 before any. */
+  lastSeq: number;
+  /** Its outbox id: what the centre's ack confirms. */
+  lastId: string | null;
+  applied: number;
+  /** Entries the appliance dropped (outbox bounds) before sending them, by its `floor`. */
+  lost: number;
+  duplicates: number;
+  outOfOrder: number;
+  invalid: number;
+  lastSeen: number | null;
+  lastHealth: HealthReport | null;
+  healthAt: number | null;
+  /** From the retained status topic; null until the centre has seen it. */
+  online: boolean | null;
+  statusAt: number | null;
+}
+
+export interface StoredEntry {
+  id: string;
+  seq: number;
+  kind: string;
+  createdAt: number;
+  receivedAt: number;
+  payload: unknown;
+  /** Set when the payload did not match its kind's schema: kept (the sequence must go on), not acted on. */
+  problem?: string;
+}
+
+export interface DirectReport {
+  kind: 'resync' | 'rejected';
+  receivedAt: number;
+  payload: unknown;
+}
+
+/** One parsed message from the broker. */
+export type Incoming =
+  | { type: 'entry'; app: string; message: UpMessage; problem?: string }
+  | { type: 'status'; app: string; online: boolean }
+  | { type: 'direct'; app: string; kind: 'resync' | 'rejected'; payload: unknown };
+
+export type ParseResult = { ok: true; item: Incoming } | { ok: false; reason: string };
+
+const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+const upMessage = z.object({
+  id: z.string().regex(ULID),
+  seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  floor: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  kind: z.string(),
+  createdAt: z.number().int(),
+  payload: z.unknown(),
+});
+const status = z.object({ state: z.enum(['online', 'offline']) });
+/** Kinds whose payload has a schema; others (apilog, custody, notification…) are stored as sent. */
+const PAYLOADS: Record<string, z.ZodType> = { health: healthReport, change: changeRequest, result: applyResult };
+const DIRECT = { resync: resyncRequest, rejected: rejectedReport } as const;
+
+function json(bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parses one message from `outpost/+/up/#` or `outpost/+/status`; never throws. */
+export function parseUp(topic: string, bytes: Buffer): ParseResult {
+  const where = parseTopic(topic);
+  if (!where || where.direction === 'down') return { ok: false, reason: 'not an upstream topic' };
+  const body = json(bytes);
+  if (body === undefined) return { ok: false, reason: 'not JSON' };
+  if (where.direction === 'status') {
+    const s = status.safeParse(body);
+    return s.success ? { ok: true, item: { type: 'status', app: where.applianceId, online: s.data.state === 'online' } } : { ok: false, reason: 'bad status' };
+  }
+  if (where.kind === 'resync' || where.kind === 'rejected') {
+    // Direct messages: the bare payload, or the payload inside an outbox-style wrapper.
+    const inner = typeof body === 'object' && body !== null && 'payload' in body ? (body as { payload: unknown }).payload : body;
+    const p = DIRECT[where.kind].safeParse(inner);
+    return p.success ? { ok: true, item: { type: 'direct', app: where.applianceId, kind: where.kind, payload: p.data } } : { ok: false, reason: `bad ${where.kind} payload` };
+  }
+  const m = upMessage.safeParse(body);
+  if (!m.success) return { ok: false, reason: `not an outbox entry: ${m.error.issues[0]?.path.join('.') || '(top)'}` };
+  if (m.data.kind !== where.kind) return { ok: false, reason: 'entry kind differs from its topic' };
+  if (m.data.floor > m.data.seq) return { ok: false, reason: 'floor above seq' };
+  const message = m.data as UpMessage;
+  const schema = PAYLOADS[where.kind];
+  if (schema) {
+    const p = schema.safeParse(message.payload);
+    if (!p.success) return { ok: true, item: { type: 'entry', app: where.applianceId, message, problem: `bad ${where.kind} payload: ${p.error.issues[0]?.path.join('.') || '(top)'}` } };
+    message.payload = p.data;
+  }
+  return { ok: true, item: { type: 'entry', app: where.applianceId, message } };
+}
+
+export type Verdict = 'applied' | 'duplicate' | 'out-of-order' | 'status' | 'direct';
+
+export interface BatchResult {
+  verdicts: Verdict[];
+  /** Appliances that sent entries (applied or not): each is owed an ack. */
+  touched: Set<string>;
+  /** Change requests applied in this batch, in order, for the model. */
+  changes: Array<{ app: string; seq: number }>;
+  lost: number;
+}
+
+export const emptyState = (): UpState => ({
+  lastSeq: 0,
+  lastId: null,
+  applied: 0,
+  lost: 0,
+  duplicates: 0,
+  outOfOrder: 0,
+  invalid: 0,
+  lastSeen: null,
+  lastHealth: null,
+  healthAt: null,
+  online: null,
+  statusAt: null,
+});
+
+const pad = (seq: number) => String(seq).padStart(16, '0');
+
+export class UpstreamLog {
+  readonly entries: Database<StoredEntry, string>;
+  readonly byId: Database<number, string>;
+  readonly states: Database<UpState, string>;
+  readonly direct: Database<DirectReport, string>;
+  /** Change requests applied upstream whose outcome the model has not produced yet (survives a crash in between). */
+  readonly pending: Database<number, string>;
+  #directCounter = 0;
+
+  constructor(readonly vault: Vault) {
+    this.entries = vault.database<StoredEntry>('centre-up');
+    this.byId = vault.database<number>('centre-up-ids');
+    this.states = vault.database<UpState>('centre-up-state');
+    this.direct = vault.database<DirectReport>('centre-up-direct');
+    this.pending = vault.database<number>('centre-up-pending');
+  }
+
+  state(app: string): UpState {
+    return { ...emptyState(), ...(this.states.get(app) ?? {}) };
+  }
+
+  entry(app: string, seq: number): StoredEntry | undefined {
+    return this.entries.get(`${app}/${pad(seq)}`);
+  }
+
+  /**
+   * Applies a burst in one write transaction: per appliance, `orderUp` against the stored
+   * state (so two workers that both received an entry apply it once), an id already stored
+   * is a duplicate whatever its seq, and the entry and the new state commit together.
+   */
+  async applyBatch(items: Incoming[], now: number): Promise<BatchResult> {
+    const result: BatchResult = { verdicts: [], touched: new Set(), changes: [], lost: 0 };
+    await this.vault.root.transaction(() => {
+      const states = new Map<string, UpState>();
+      const stateOf = (app: string) => {
+        let s = states.get(app);
+        if (!s) states.set(app, (s = this.state(app)));
+        return s;
+      };
+      for (const item of items) {
+        const s = stateOf(item.app);
+        s.lastSeen = now;
+        if (item.type === 'status') {
+          s.online = item.online;
+          s.statusAt = now;
+          result.verdicts.push('status');
+          continue;
+        }
+        if (item.type === 'direct') {
+          void this.direct.put(`${item.app}/${pad(now)}-${String(this.#directCounter++ % 1e6).padStart(6, '0')}`, { kind: item.kind, receivedAt: now, payload: item.payload });
+          result.verdicts.push('direct');
+          continue;
+        }
+        const m = item.message;
+        result.touched.add(item.app);
+        const verdict = this.byId.doesExist(`${item.app}/${m.id}`) ? ({ action: 'duplicate' } as const) : orderUp(s.lastSeq, m);
+        if (verdict.action === 'duplicate') {
+          s.duplicates++;
+          result.verdicts.push('duplicate');
+          continue;
+        }
+        if (verdict.action === 'out-of-order') {
+          s.outOfOrder++;
+          result.verdicts.push('out-of-order');
+          continue;
+        }
+        const stored: StoredEntry = { id: m.id, seq: m.seq, kind: m.kind, createdAt: m.createdAt, receivedAt: now, payload: m.payload };
+        if (item.problem) {
+          stored.problem = item.problem;
+          s.invalid++;
+        }
+        void this.entries.put(`${item.app}/${pad(m.seq)}`, stored);
+        void this.byId.put(`${item.app}/${m.id}`, m.seq);
+        s.lastSeq = m.seq;
+        s.lastId = m.id;
+        s.applied++;
+        s.lost += verdict.lost;
+        result.lost += verdict.lost;
+        if (m.kind === 'health' && !item.problem) {
+          s.lastHealth = m.payload as HealthReport;
+          s.healthAt = now;
+        }
+        if (m.kind === 'change' && !item.problem) {
+          void this.pending.put(`${item.app}/${pad(m.seq)}`, 1);
+          result.changes.push({ app: item.app, seq: m.seq });
+        }
+        result.verdicts.push('applied');
+      }
+      for (const [app, s] of states) void this.states.put(app, s);
+    });
+    await this.vault.root.flushed;
+    return result;
+  }
+
+  /** Change requests stored but not yet decided (after a crash between the two steps), oldest first. */
+  pendingChanges(): Array<{ app: string; seq: number }> {
+    return [...this.pending.getKeys({})].map((k) => {
+      const key = String(k);
+      const at = key.lastIndexOf('/');
+      return { app: key.slice(0, at), seq: Number(key.slice(at + 1)) };
+    });
+  }
+
+  /** Inside the model's transaction: the change at `seq` is decided. */
+  settleInTxn(app: string, seq: number): void {
+    void this.pending.remove(`${app}/${pad(seq)}`);
+  }
+
+  /** Stored entries of one appliance in seq order, optionally of one kind and created at or after `since` (ms). */
+  *audit(app: string, { kind, since, limit = Infinity }: { kind?: string; since?: number; limit?: number } = {}): Generator<StoredEntry> {
+    let n = 0;
+    for (const { value } of this.entries.getRange({ start: `${app}/`, end: `${app}/~` })) {
+      if (kind !== undefined && value.kind !== kind) continue;
+      if (since !== undefined && value.createdAt < since) continue;
+      yield value;
+      if (++n >= limit) return;
+    }
+  }
+
+  /** Direct reports (resync requests, rejected downstream messages) in arrival order. */
+  *directReports(app: string, { kind, since }: { kind?: string; since?: number } = {}): Generator<DirectReport> {
+    for (const { value } of this.direct.getRange({ start: `${app}/`, end: `${app}/~` })) {
+      if (kind !== undefined && value.kind !== kind) continue;
+      if (since !== undefined && value.receivedAt < since) continue;
+      yield value;
+    }
+  }
+}
