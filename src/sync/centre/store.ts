@@ -162,7 +162,10 @@ export class CentreStore {
       broker_url: brokerUrl,
       enrolled_at: now.toISOString(),
     };
+    const before = this.appliance(request.appliance_id);
     await appliances.put(request.appliance_id, JSON.stringify(record));
+    // Another seal key means another vault: its outbox counts from 1 again.
+    if (before && before.seal_public_key !== request.seal_public_key) await this.upstream.startOver(request.appliance_id);
     this.#appliances.delete(request.appliance_id);
     for (const g of groups) await this.model.addToGroup(g, [request.appliance_id]);
     return { ...unsigned, signature };

@@ -26,6 +26,11 @@ export interface UpState {
   /** From the retained status topic; null until the centre has seen it. */
   online: boolean | null;
   statusAt: number | null;
+  /**
+   * Added to the appliance's seq to make the key entries are stored under. An appliance
+   * re-enrolled with a new vault counts from 1 again; its earlier entries stay, below.
+   */
+  offset: number;
 }
 
 export interface StoredEntry {
@@ -129,6 +134,7 @@ export const emptyState = (): UpState => ({
   healthAt: null,
   online: null,
   statusAt: null,
+  offset: 0,
 });
 
 const pad = (seq: number) => String(seq).padStart(16, '0');
@@ -204,8 +210,9 @@ export class UpstreamLog {
           stored.problem = item.problem;
           s.invalid++;
         }
-        void this.entries.put(`${item.app}/${pad(m.seq)}`, stored);
-        void this.byId.put(`${item.app}/${m.id}`, m.seq);
+        const at = s.offset + m.seq;
+        void this.entries.put(`${item.app}/${pad(at)}`, stored);
+        void this.byId.put(`${item.app}/${m.id}`, at);
         s.lastSeq = m.seq;
         s.lastId = m.id;
         s.applied++;
@@ -216,8 +223,8 @@ export class UpstreamLog {
           s.healthAt = now;
         }
         if (m.kind === 'change' && !item.problem) {
-          void this.pending.put(`${item.app}/${pad(m.seq)}`, 1);
-          result.changes.push({ app: item.app, seq: m.seq });
+          void this.pending.put(`${item.app}/${pad(at)}`, 1);
+          result.changes.push({ app: item.app, seq: at });
         }
         result.verdicts.push('applied');
       }
@@ -225,6 +232,18 @@ export class UpstreamLog {
     });
     await this.vault.root.flushed;
     return result;
+  }
+
+  /**
+   * The appliance starts over (re-enrolled with a new vault, so its outbox counts from 1
+   * again): its next entry is seq 1, stored after everything it sent before.
+   */
+  async startOver(app: string): Promise<void> {
+    await this.vault.root.transaction(() => {
+      const s = this.state(app);
+      void this.states.put(app, { ...s, offset: s.offset + s.lastSeq, lastSeq: 0, lastId: null });
+    });
+    await this.vault.root.flushed;
   }
 
   /** Change requests stored but not yet decided (after a crash between the two steps), oldest first. */
