@@ -46,9 +46,21 @@ function timeKey(ms: number): string {
   return String(Math.max(0, Math.floor(ms))).padStart(15, '0');
 }
 
+/** How long an entry may wait in memory before it is written, and how many may wait at most. */
+export const API_LOG_BATCH_MS = 50;
+export const API_LOG_BATCH_MAX = 1000;
+
+interface Waiting {
+  id: string;
+  entry: Omit<ApiLogEntry, 'id'>;
+  onError: ((err: unknown) => void) | undefined;
+}
+
 export class ApiLog {
   readonly db: Database<ApiLogEntry, string>;
   readonly #inflight = new Set<Promise<unknown>>();
+  #waiting: Waiting[] = [];
+  #batchTimer: NodeJS.Timeout | undefined;
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #purging = false;
@@ -58,23 +70,56 @@ export class ApiLog {
   }
 
   /**
-   * Stores an entry without waiting: writes issued in the same turn share one LMDB
-   * transaction, committed on the next tick. Returns the entry's id. `onError` hears a failed write.
+   * Stores an entry without waiting: entries are written in batches, every API_LOG_BATCH_MS
+   * (or at API_LOG_BATCH_MAX entries), each batch in one LMDB transaction, so the answer's
+   * latency never includes the log's disk write. flush() and close() write what is waiting.
+   * Returns the entry's id. `onError` hears a failed write.
    */
   record(entry: Omit<ApiLogEntry, 'id'>, finishedAt: number, onError?: (err: unknown) => void): string {
     this.#seq = (this.#seq + 1) % 1_000_000;
     const id = `${timeKey(finishedAt)}-${String(this.#seq).padStart(6, '0')}`;
-    const write = this.db.put(id, { id, ...entry }).then(
-      () => undefined,
-      (err: unknown) => onError?.(err),
-    );
-    this.#inflight.add(write);
-    void write.finally(() => this.#inflight.delete(write));
+    this.#waiting.push({ id, entry, onError });
+    if (this.#waiting.length >= API_LOG_BATCH_MAX) this.#writeWaiting();
+    else this.#batchTimer ??= setTimeout(() => this.#writeWaiting(), API_LOG_BATCH_MS).unref();
     return id;
+  }
+
+  /** Issues every waiting entry's write in this turn: LMDB commits them in one transaction. */
+  #writeWaiting(): void {
+    if (this.#batchTimer) clearTimeout(this.#batchTimer);
+    this.#batchTimer = undefined;
+    const batch = this.#waiting;
+    if (batch.length === 0) return;
+    this.#waiting = [];
+    // The vault was closed without close() here (a test, a shutdown path that forgot): the
+    // entries cannot be written; say so to each as a failed write.
+    if (!this.#open()) {
+      for (const { onError } of batch) onError?.(new Error('the vault was closed before the API log entry was written'));
+      return;
+    }
+    for (const { id, entry, onError } of batch) {
+      let write: Promise<unknown>;
+      try {
+        write = this.db.put(id, { id, ...entry }).then(
+          () => undefined,
+          (err: unknown) => onError?.(err),
+        );
+      } catch (err) {
+        onError?.(err);
+        continue;
+      }
+      this.#inflight.add(write);
+      void write.finally(() => this.#inflight.delete(write));
+    }
+  }
+
+  #open(): boolean {
+    return (this.vault.root as unknown as { status?: string }).status === 'open';
   }
 
   /** Resolves once every entry recorded so far is committed. */
   async flush(): Promise<void> {
+    this.#writeWaiting();
     while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
   }
 
@@ -134,7 +179,7 @@ export class ApiLog {
     this.stopRetention();
     const run = async () => {
       // The vault closed without close() here (a test, a shutdown path that forgot): stop quietly.
-      if ((this.vault.root as unknown as { status?: string }).status !== 'open') return this.stopRetention();
+      if (!this.#open()) return this.stopRetention();
       if (this.#purging) return;
       this.#purging = true;
       try {
@@ -167,8 +212,24 @@ const SENSITIVE_PARAM = /^oauth_|secret|token|pass|pwd|key|signature|auth|creden
 const MAX_VALUE = 200;
 const MAX_URL = 2048;
 
+// URLs without a query, as logged: the same few paths come back on every call (an
+// application polling its credential), and a URL parse costs more than the rest of the entry.
+// Only query-less URLs are kept, so nothing a query could carry stays in memory.
+const plainUrls = new Map<string, string>();
+
 /** The path and query as logged: values of credential-like parameters become `[redacted]`. */
 export function loggedUrl(rawUrl: string): string {
+  if (rawUrl.includes('?')) return parseLoggedUrl(rawUrl);
+  let out = plainUrls.get(rawUrl);
+  if (out === undefined) {
+    out = parseLoggedUrl(rawUrl);
+    if (plainUrls.size >= 1000) plainUrls.clear();
+    plainUrls.set(rawUrl, out);
+  }
+  return out;
+}
+
+function parseLoggedUrl(rawUrl: string): string {
   let url: URL;
   try {
     url = new URL(rawUrl, 'http://outpost.invalid');
@@ -219,7 +280,7 @@ export function apiLogMiddleware(apiLog: ApiLog, s: A2aServices): MiddlewareHand
           {
             request_id: reqId,
             client_id: authz?.clientId ?? null,
-            client: authz ? (s.clients.apps.get(authz.appId)?.name ?? null) : null,
+            client: authz ? (s.clients.application(authz.appId)?.name ?? null) : null,
             authorization_id: authz?.id ?? null,
             ip: remoteIp(c),
             resource: call?.resource ?? 'a2a',

@@ -19,6 +19,8 @@ export interface LoadedConfig {
   source: string;
   /** Keys set from the environment, as dotted paths. */
   overrides: string[];
+  /** The input the schema parsed (file or default, with the environment applied): the base a pushed overlay is merged over. */
+  input?: Record<string, unknown>;
 }
 
 const PREFIX = 'OUTPOST_';
@@ -133,6 +135,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     fromEnv.set(path.join('.'), `${name}=${JSON.stringify(raw)}`);
   }
 
+  const input = structuredClone(base);
   const result = configSchema.safeParse(base);
   if (!result.success) {
     const where = (key: string) => {
@@ -153,5 +156,37 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     }
   }
   if (problems.length) throw new ConfigError(problems);
-  return { config: result.data!, source, overrides: [...fromEnv.keys()] };
+  return { config: result.data!, source, overrides: [...fromEnv.keys()], input };
+}
+
+/**
+ * Validates a partial configuration pushed from the centre as the loader validates the file:
+ * merged over the local input (objects key by key, anything else replaced) and parsed with the
+ * schema. Problems are worded as the loader words them, naming the key. Without `input` (a
+ * LoadedConfig not made by loadConfig) the parsed config is the base: it is itself valid input.
+ */
+export function checkOverlay(loaded: LoadedConfig, overlay: Record<string, unknown>): { ok: true; config: Config } | { ok: false; problems: string[] } {
+  const base = structuredClone(loaded.input ?? loaded.config) as JsonObject;
+  const merged = mergeOver(base, overlay);
+  const result = configSchema.safeParse(merged);
+  if (result.success) return { ok: true, config: result.data };
+  const problems: string[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const name of issue.keys) problems.push(`${[...issue.path, name].join('.')}: not a configuration key (from the centre)`);
+      continue;
+    }
+    problems.push(`${issue.path.join('.') || '(top level)'}: ${issue.message} (from the centre)`);
+  }
+  return { ok: false, problems };
+}
+
+function mergeOver(base: JsonObject, overlay: Record<string, unknown>): JsonObject {
+  for (const [key, value] of Object.entries(overlay)) {
+    const current = base[key];
+    const next = isObject(current) && isObject(value) ? mergeOver(current, value) : (structuredClone(value) as Json);
+    // defineProperty: a key named __proto__ stays an own key (and the schema refuses it).
+    Object.defineProperty(base, key, { value: next, enumerable: true, writable: true, configurable: true });
+  }
+  return base;
 }

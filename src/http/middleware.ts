@@ -17,7 +17,7 @@ export function accessLog(options: { log: Logger; metrics: Metrics }): Middlewar
     metrics.latency.observe({ method: c.req.method, route }, seconds);
     // The path only (query strings can carry credentials: A2A "without OAuth" mode), with
     // long token-like segments masked (one-time SSO links carry their token in the path).
-    log.debug({ reqId: c.get('requestId'), method: c.req.method, path: maskTokens(c.req.path), status: c.res.status, ms: +(seconds * 1000).toFixed(2) }, 'request');
+    if (log.isLevelEnabled('debug')) log.debug({ reqId: c.get('requestId'), method: c.req.method, path: maskTokens(c.req.path), status: c.res.status, ms: +(seconds * 1000).toFixed(2) }, 'request');
   };
 }
 

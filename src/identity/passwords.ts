@@ -87,12 +87,15 @@ export function dummyHash(): Promise<string> {
   return hashPassword(randomBytes(24).toString('base64'));
 }
 
+/** Where password hashes live, for writers that must put one inside their own transaction (src/sync apply). */
+export const PASSWORDS_COLLECTION = 'identity-secrets';
+
 /** The password hashes of local accounts: `pw:<username>` in the encrypted `identity-secrets` collection. */
 export class Passwords {
   readonly #secrets: SecretCollection;
 
   constructor(vault: Vault) {
-    this.#secrets = vault.collection('identity-secrets');
+    this.#secrets = vault.collection(PASSWORDS_COLLECTION);
   }
 
   /** The encoded hash, wrapped so it cannot reach a log by accident. */
@@ -119,4 +122,6 @@ export class Passwords {
   }
 }
 
-const key = (username: string) => `pw:${username}`;
+/** The record key of `username`'s hash in PASSWORDS_COLLECTION. */
+export const passwordKey = (username: string) => `pw:${username}`;
+const key = passwordKey;

@@ -18,8 +18,8 @@ export interface User {
   level: Level;
   /** domain → directories. */
   domains: Record<string, string[]>;
-  /** Where the record came from: the platform feed or a local account. */
-  source: 'platform' | 'local';
+  /** Where the record came from: the platform feed, a local account, or the central vault (src/sync). */
+  source: 'platform' | 'local' | 'centre';
   updatedAt: string;
 }
 

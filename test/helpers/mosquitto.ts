@@ -145,6 +145,8 @@ export async function startMosquitto({ dir, acl = SHIPPED_ACL, autosaveSeconds =
       `log_dest file ${files.log}`,
       'log_type all',
       'max_queued_messages 100000',
+      // Small QoS 1 packets (PUBACKs) go out at once rather than waiting on Nagle (docs/sync.md).
+      'set_tcp_nodelay true',
       `acl_file ${acl}`,
       `listener ${port} 127.0.0.1`,
       `cafile ${files.ca}`,

@@ -68,7 +68,7 @@ async function identify(c: A2aContext, s: A2aServices): Promise<Authorization> {
 async function viaBearer(s: A2aServices, token: string): Promise<Authorization> {
   const check = await checkToken(s, token);
   if (!check.ok) throw unauthenticated(check.reason);
-  const authz = s.clients.authz.get(check.authzId);
+  const authz = s.clients.authorization(check.authzId);
   if (!authz) throw unauthenticated('unknown or revoked token');
   return authz;
 }

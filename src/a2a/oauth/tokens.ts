@@ -3,6 +3,7 @@
 // they survive a restart, can be revoked, and a copy of the store cannot be replayed.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Database } from 'lmdb';
+import { DecodedRecords, storedBytes } from '../clients.ts';
 import type { A2aServices } from '../context.ts';
 
 export interface TokenRecord {
@@ -30,14 +31,43 @@ function tokensDb(s: Pick<A2aServices, 'vault'>): Database<TokenRecord, string> 
   return db;
 }
 
+// Decoded token records, reused while their stored bytes are unchanged (revocation by the CLI
+// removes or changes the record, which the next lookup sees).
+const records = new WeakMap<object, DecodedRecords<TokenRecord>>();
+
+function tokenRecords(s: Pick<A2aServices, 'vault'>): DecodedRecords<TokenRecord> {
+  let r = records.get(s.vault);
+  if (!r) records.set(s.vault, (r = new DecodedRecords(tokensDb(s))));
+  return r;
+}
+
 function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
+// The binding of each authorization's client secret, kept with the secret's sealed record: the
+// same sealed bytes (AEAD, bound to database, key and revision) open to the same secret, so the
+// binding is recomputed (a decrypt and an HMAC) only when the record changed, e.g. on rotation.
+const bindings = new WeakMap<object, Map<string, { sealed: Buffer; binding: string }>>();
+
 function bindingFor(s: A2aServices, authzId: string): string | undefined {
+  const key = `client:${authzId}`;
+  const sealed = storedBytes(s.clients.secrets.db, key);
+  let known = bindings.get(s.clients);
+  if (!known) bindings.set(s.clients, (known = new Map()));
+  if (sealed === undefined) {
+    known.delete(authzId);
+    return undefined;
+  }
+  const hit = known.get(authzId);
+  if (hit && hit.sealed.equals(sealed)) return hit.binding;
+  const copy = Buffer.from(sealed); // LMDB reuses that buffer on the next read
   const secret = s.clients.clientSecret(authzId);
   if (!secret) return undefined;
-  return createHmac('sha256', secret.reveal()).update('outpost a2a access token').digest('hex').slice(0, 32);
+  const binding = createHmac('sha256', secret.reveal()).update('outpost a2a access token').digest('hex').slice(0, 32);
+  if (known.size >= 10_000) known.clear();
+  known.set(authzId, { sealed: copy, binding });
+  return binding;
 }
 
 /** Issues a token for `authzId`; resolves once its record is on disk. */
@@ -58,7 +88,7 @@ export async function issueToken(s: A2aServices, authzId: string): Promise<{ tok
 export async function checkToken(s: A2aServices, token: string): Promise<TokenCheck> {
   const db = tokensDb(s);
   const key = hashToken(token);
-  const record = db.get(key);
+  const record = tokenRecords(s).get(key);
   if (!record) return { ok: false, reason: 'unknown or revoked token' };
   if (record.expiresAt <= s.now()) {
     await db.remove(key);

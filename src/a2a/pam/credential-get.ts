@@ -1,27 +1,34 @@
 // GET /iso/pam/credential/{id or identifier}: the credential with its password, served under the
 // cache policy; reading it puts the credential in the caller's custody.
 import type { Hono } from 'hono';
+import type { Secret } from '../../vault/index.ts';
 import { serveFromCache } from '../cache.ts';
+import type { Authorization } from '../clients.ts';
+import { DecodedRecords, storedBytes } from '../clients.ts';
 import { requireResource, type A2aEnv } from '../context.ts';
 import { A2aError, success } from '../envelope.ts';
 import { sensitiveWriter } from '../sensitive.ts';
 import { findCredential, secretKey } from './credentials.ts';
 import { takeCustody } from './custody.ts';
 import { refuseQuery } from './params.ts';
-import type { PamStore } from './store.ts';
+import type { Credential, Device, PamStore } from './store.ts';
 import { credentialView } from './views.ts';
 
+const SAME = (value: string | null) => value;
+
 export function registerCredentialGet(app: Hono<A2aEnv>, store: PamStore): void {
+  const reads = new HotReads(store);
   app.get('/pam/credential/:id', async (c) => {
     const authz = requireResource(c, 'pam', 'credential.get');
     refuseQuery(c);
-    const found = findCredential(store, authz, c.req.param('id'));
+    const ref = c.req.param('id');
+    const found = reads.byId(authz, ref) ?? findCredential(store, authz, ref);
     if (!found) throw new A2aError(1007);
     const { credential, device } = found;
     serveFromCache(c, store.s, credential, { kind: 'credential', id: credential.id });
-    const secret = credential.hasSecret ? store.secrets.get(secretKey(credential.id)) : undefined;
+    const secret = credential.hasSecret ? reads.secret(credential.id) : undefined;
     await takeCustody(store, authz, credential);
-    const seal = await sensitiveWriter(store.s, authz);
+    const seal = authz.encryptSensitive ? await sensitiveWriter(store.s, authz) : SAME;
     const plain = secret ? secret.revealString() : null;
     const parent = credential.parentId === null ? undefined : store.credentials.get(credential.parentId);
     const shownParent = parent && store.canSeeCredential(authz, parent) ? parent : undefined;
@@ -29,4 +36,56 @@ export function registerCredentialGet(app: Hono<A2aEnv>, store: PamStore): void 
       success(200, `Credential ${credential.id}`, { credential: credentialView(credential, device, shownParent, seal(plain), seal(plain)) }),
     );
   });
+}
+
+/**
+ * The hot path of an application polling its credential by id. Records are decoded once and
+ * reused while their stored bytes are unchanged (checked on every read, so writes by the CLI or
+ * the sync are seen at once), and a password is decrypted again only when its sealed record
+ * changed: the cache holds at most MAX_SECRETS recently read passwords, as Secrets, in this
+ * process's memory, which already holds the keys that open them (docs/a2a.md).
+ */
+class HotReads {
+  static readonly MAX_SECRETS = 1000;
+  readonly #credentials: DecodedRecords<Credential>;
+  readonly #devices: DecodedRecords<Device>;
+  readonly #secrets = new Map<string, { sealed: Buffer; secret: Secret }>();
+
+  constructor(readonly store: PamStore) {
+    this.#credentials = new DecodedRecords(store.credentials);
+    this.#devices = new DecodedRecords(store.devices);
+  }
+
+  /**
+   * The credential `ref` names when it is an id of a visible, active credential on an active
+   * device: resolve() would pick that one first whatever the identifier index holds. Otherwise
+   * undefined, and the caller asks findCredential(), which also looks identifiers up.
+   */
+  byId(authz: Authorization, ref: string): { credential: Credential; device: Device } | undefined {
+    if (!/^\d{1,15}$/.test(ref)) return undefined;
+    const credential = this.#credentials.get(ref);
+    if (!credential || !credential.active) return undefined;
+    const device = this.#devices.get(credential.deviceId);
+    if (!device || !device.active) return undefined;
+    const visible = credential.createdBy === authz.id || authz.credentials.includes(credential.id) || this.store.canSeeDevice(authz, device);
+    return visible ? { credential, device } : undefined;
+  }
+
+  secret(credentialId: string): Secret | undefined {
+    const key = secretKey(credentialId);
+    const sealed = storedBytes(this.store.secrets.db, key);
+    if (sealed === undefined) {
+      this.#secrets.delete(key);
+      return undefined;
+    }
+    const hit = this.#secrets.get(key);
+    // Same sealed bytes (AEAD bound to collection, key and revision): the same secret.
+    if (hit && hit.sealed.equals(sealed)) return hit.secret;
+    const copy = Buffer.from(sealed); // LMDB reuses that buffer on the next read
+    const secret = this.store.secrets.get(key);
+    if (!secret) return undefined;
+    if (this.#secrets.size >= HotReads.MAX_SECRETS) this.#secrets.clear();
+    this.#secrets.set(key, { sealed: copy, secret });
+    return secret;
+  }
 }

@@ -26,6 +26,9 @@ export type UpsertResult = { credential: Credential; created: boolean } | { fail
 
 export const secretKey = (id: string) => `cred:${id}`;
 
+/** The fields the centre holds: a re-save that changes none of them (and no password) is not journaled. */
+const JOURNALED = ['identifier', 'username', 'deviceId', 'ip', 'type', 'domain', 'additional', 'port', 'tags', 'parentId', 'active'] as const;
+
 export function listCredentials(store: PamStore, authz: Authorization): Array<{ credential: Credential; device: Device }> {
   const out: Array<{ credential: Credential; device: Device }> = [];
   for (const credential of store.all(store.credentials)) {
@@ -112,6 +115,9 @@ export async function upsertCredential(store: PamStore, authz: Authorization, in
       store.credentials.put(id, saved);
       index(store, saved, device);
       if (!before) store.link(authz.id, 'credentials', id);
+      if (!before || input.secret !== undefined || JOURNALED.some((k) => JSON.stringify(before[k]) !== JSON.stringify(saved![k]))) {
+        store.s.changes?.record({ type: 'credential', op: 'put', id });
+      }
     });
     return { credential: saved!, created: target === undefined };
   });
@@ -125,6 +131,7 @@ export async function inactivateCredential(store: PamStore, authz: Authorization
     const now = store.s.now();
     await store.commit(() => {
       store.credentials.put(found.credential.id, { ...found.credential, active: false, updatedAt: now });
+      store.s.changes?.record({ type: 'credential', op: 'inactivate', id: found.credential.id });
       releaseAllCustody(store, found.credential.id, now, 'inactivated');
     });
     return found.credential;

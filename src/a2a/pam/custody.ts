@@ -32,18 +32,89 @@ function recordEvent(store: PamStore, event: Omit<PamEvent, 'id'>): void {
   events(store.s.vault).put(id.padStart(ID_WIDTH, '0'), { id, ...event });
 }
 
-/** Puts `cr` in the custody of `authz` (an event when it was not already) and notes the view time. */
-// Every password read comes here: concurrent reads share one transaction and one flush.
-export async function takeCustody(store: PamStore, authz: Authorization, cr: Credential): Promise<void> {
-  await store.commitShared(() => {
+/** How long a repeat read's view time may wait before it is written (coalesced; see docs/a2a.md). */
+export const VIEW_COALESCE_MS = 250;
+
+/** Per store: first custodies committed but not yet flushed, and view times not yet written. */
+interface Pending {
+  custody: Map<string, Promise<void>>;
+  views: Map<string, number>;
+  timer: NodeJS.Timeout | undefined;
+}
+const pendingByStore = new WeakMap<PamStore, Pending>();
+
+function pendingOf(store: PamStore): Pending {
+  let p = pendingByStore.get(store);
+  if (!p) pendingByStore.set(store, (p = { custody: new Map(), views: new Map(), timer: undefined }));
+  return p;
+}
+
+/**
+ * Puts `cr` in the custody of `authz` (an event when it was not already) and notes the view time.
+ * Resolves once the custody is durable. A first read by a holder commits its custody record and
+ * event (shared with concurrent reads: one transaction, one flush) before it resolves. A repeat
+ * read by a holder whose custody is already on disk changes nothing durable but `view`: it does
+ * not wait for the disk, and its view time is written with others within VIEW_COALESCE_MS.
+ */
+export function takeCustody(store: PamStore, authz: Authorization, cr: Credential): Promise<void> {
+  const key = custodyKey(cr.id, authz.id);
+  const pending = pendingOf(store);
+  const inFlight = pending.custody.get(key);
+  if (inFlight) return inFlight; // committed or committing, not yet known durable: wait with it
+  if (store.custody.doesExist(key)) {
+    noteView(store, pending, cr.id);
+    return Promise.resolve();
+  }
+  const done = store.commitShared(() => {
     const now = store.s.now();
+    // This write is later than any coalesced view of the credential still waiting.
+    pending.views.delete(cr.id);
     const current = store.credentials.get(cr.id);
     if (current) store.credentials.put(cr.id, { ...current, view: now });
-    const key = custodyKey(cr.id, authz.id);
     if (store.custody.get(key)) return;
     store.custody.put(key, { credentialId: cr.id, authzId: authz.id, since: now });
     recordEvent(store, { time: now, authzId: authz.id, credentialId: cr.id, kind: 'custody-taken' });
   });
+  pending.custody.set(key, done);
+  const forget = () => {
+    if (pending.custody.get(key) === done) pending.custody.delete(key);
+  };
+  done.then(forget, forget);
+  return done;
+}
+
+function noteView(store: PamStore, pending: Pending, credentialId: string): void {
+  pending.views.set(credentialId, store.s.now());
+  pending.timer ??= setTimeout(() => void writePending(store, pending), VIEW_COALESCE_MS).unref();
+}
+
+/** Writes the coalesced view times now (they are written within VIEW_COALESCE_MS anyway). */
+export function writeViews(store: PamStore): Promise<void> {
+  const pending = pendingOf(store);
+  if (pending.timer) clearTimeout(pending.timer);
+  return writePending(store, pending);
+}
+
+/** One PAM change for all waiting view times, queued like any other so none is lost to a concurrent upsert. */
+async function writePending(store: PamStore, pending: Pending): Promise<void> {
+  pending.timer = undefined;
+  if (pending.views.size === 0) return;
+  // The vault closed under us (shutdown, a test's end): the last view times are not kept.
+  if ((store.s.vault.root as unknown as { status?: string }).status !== 'open') return pending.views.clear();
+  try {
+    await store.exclusive(() =>
+      store.commit(() => {
+        const views = [...pending.views];
+        pending.views.clear();
+        for (const [id, view] of views) {
+          const current = store.credentials.get(id);
+          if (current) store.credentials.put(id, { ...current, view });
+        }
+      }),
+    );
+  } catch (err) {
+    store.s.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'a2a: writing credential view times failed');
+  }
 }
 
 /** Ends the custody `authz` holds on `cr`; releasing what is not held changes nothing. */

@@ -50,8 +50,12 @@ export function saveDevice(
 ): { device: Device; created: boolean } {
   const existing = deviceByHostname(store, authz, hostname);
   if (existing) {
-    const device: Device = { ...existing, ...defined(change), hostname, active: true, updatedAt: now };
+    const given = defined(change);
+    const device: Device = { ...existing, ...given, hostname, active: true, updatedAt: now };
     store.devices.put(device.id, device);
+    // Journaled for the centre only when something it holds changed (not a bare re-save).
+    const changed = !existing.active || existing.hostname !== hostname || Object.entries(given).some(([k, v]) => JSON.stringify(existing[k as keyof Device]) !== JSON.stringify(v));
+    if (changed) store.s.changes?.record({ type: 'device', op: 'put', id: device.id });
     return { device, created: false };
   }
   const device: Device = {
@@ -73,6 +77,7 @@ export function saveDevice(
   store.devices.put(device.id, device);
   store.indexPut('dh', keyOf('dh', hostname), device.id);
   store.link(authz.id, 'devices', device.id);
+  store.s.changes?.record({ type: 'device', op: 'put', id: device.id });
   return { device, created: true };
 }
 
@@ -95,10 +100,12 @@ export async function inactivateDevice(store: PamStore, authz: Authorization, re
     const now = store.s.now();
     await store.commit(() => {
       store.devices.put(device.id, { ...device, active: false, updatedAt: now });
+      store.s.changes?.record({ type: 'device', op: 'inactivate', id: device.id });
       for (const credentialId of store.ids('cd', device.id)) {
         const cr = store.credentials.get(credentialId);
         if (!cr?.active) continue;
         store.credentials.put(cr.id, { ...cr, active: false, updatedAt: now });
+        store.s.changes?.record({ type: 'credential', op: 'inactivate', id: cr.id });
         releaseAllCustody(store, cr.id, now, 'inactivated');
       }
     });

@@ -44,6 +44,7 @@ export async function createInfo(store: PamStore, authz: Authorization, input: I
       store.infos.put(id, info);
       if (info.identifier !== null) store.indexPut('ii', keyOf('ii', info.identifier), id);
       store.link(authz.id, 'infos', id);
+      store.s.changes?.record({ type: 'info', op: 'put', id });
     });
     return { info };
   });
@@ -55,7 +56,10 @@ export async function inactivateInfo(store: PamStore, authz: Authorization, ref:
     if (!info) return 1023;
     if (!info.active) return 1024;
     const now = store.s.now();
-    await store.commit(() => store.infos.put(info.id, { ...info, active: false, updatedAt: now }));
+    await store.commit(() => {
+      store.infos.put(info.id, { ...info, active: false, updatedAt: now });
+      store.s.changes?.record({ type: 'info', op: 'inactivate', id: info.id });
+    });
     return 'done';
   });
 }

@@ -10,6 +10,7 @@ const isAuthParam = (name: string) => name.startsWith('oauth_');
 
 /** GET and DELETE take their argument from the path; any other query parameter is refused. */
 export function refuseQuery(c: A2aContext): void {
+  if (!c.req.url.includes('?')) return; // no query, nothing to refuse (and no URL to parse)
   const unknown = [...new URL(c.req.url).searchParams.keys()].filter((k) => !isAuthParam(k));
   if (unknown.length > 0) throw unknownParams([...new Set(unknown)]);
 }

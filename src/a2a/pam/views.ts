@@ -8,8 +8,11 @@ export function dateTime(ms: number | null): string | null {
 
 /** "2021-01-16T17:31:39", the document's `expiration_time` format. */
 function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 19);
+  // A polled credential asks for the same instant each time: keep the last one formatted.
+  if (ms !== lastIso.ms) lastIso = { ms, text: new Date(ms).toISOString().slice(0, 19) };
+  return lastIso.text;
 }
+let lastIso = { ms: NaN, text: '' };
 
 export function deviceView(d: Device) {
   return { id: d.id, hostname: d.hostname, ip: d.ip, model: d.model, type: d.type, vendor: d.vendor, site: d.site };
