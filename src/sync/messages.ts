@@ -136,6 +136,12 @@ export const snapshotPayload = z
     config: configOverlay.nullable(),
     /** Centre revision of each record, keyed `<type>:<id>` (`user:<username>`): the `base` of change requests. */
     revisions: z.record(z.string(), z.number().int().min(0)).optional(),
+    /**
+     * The highest changeId of this appliance the centre has decided (change ids count up per
+     * appliance and are decided in order): a delta carrying an outcome may have been lost
+     * to a gap, so the appliance settles every pending change up to this one.
+     */
+    decidedUpTo: z.string().min(1).max(64).nullable().optional(),
   })
   .strict();
 

@@ -264,6 +264,7 @@ describe('the centre over a real broker', () => {
     assert.deepEqual(ids, ['1', '2', '3', String(CENTRE_ID_FLOOR + 7)].sort());
     assert.equal(body.credentials.find((x) => x.id === String(CENTRE_ID_FLOOR + 7))?.password, 'hunter2-second');
     assert.equal(body.revisions?.[`credential:${CENTRE_ID_FLOOR + 7}`], 2);
+    assert.equal(body.decidedUpTo, null); // no change request decided yet
     assert.equal(snap.message.seq, store.model.lastSeq(a.id));
     assert.equal([...store.upstream.directReports(a.id, { kind: 'resync' })].length, 1);
   });
@@ -310,6 +311,11 @@ describe('the centre over a real broker', () => {
     await server.idle();
     assert.equal(server.counters.changes, decided);
     assert.equal(store.model.current(a.id, 'device', '42')?.rev, 3);
+    // A snapshot names the last decided change, for an appliance that missed an outcome's delta.
+    const before = a.got.length;
+    await a.client.publishAsync(topics.up(a.id, 'resync'), JSON.stringify({ lastAppliedSeq: store.model.lastSeq(a.id), reason: 'gap', at: Date.now() }), { qos: 1 });
+    await until('snapshot', () => a.got.slice(before).some((g) => g.message.kind === 'snapshot'));
+    assert.equal((a.got.slice(before).find((g) => g.message.kind === 'snapshot')!.body as SnapshotPayload).decidedUpTo, 'c-5');
   });
 
   it('bad upstream input never crashes serve (property), and it keeps applying good entries', async () => {

@@ -16,7 +16,7 @@ import {
 import { openFromAppliance } from '../crypto/change.ts';
 import type { CentreLink } from './link.ts';
 import type { ModelOp, PutOp, RecordMeta } from './model.ts';
-import { publish } from './push.ts';
+import { DECIDED_DATABASE, publish } from './push.ts';
 import type { CentreStore } from './store.ts';
 
 const SCHEMAS = { device: deviceRecord, credential: credentialRecord, info: infoRecord } as const;
@@ -82,7 +82,7 @@ function openSecrets(store: CentreStore, app: string, req: ChangeRequest): { ok:
  * Resolves with what was decided, undefined when it already was.
  */
 export async function decideChange(store: CentreStore, link: CentreLink, app: string, seq: number, { now = Date.now(), log }: { now?: number; log?: Logger } = {}): Promise<Decided | undefined> {
-  const decided = store.vault.database<ChangeOutcome & { seq: number }>('centre-changes');
+  const decided = store.vault.database<ChangeOutcome & { seq: number }>(DECIDED_DATABASE);
   const entry = store.upstream.entry(app, seq);
   const parsed = changeRequest.safeParse(entry?.payload);
   if (!parsed.success) {

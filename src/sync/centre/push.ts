@@ -99,9 +99,22 @@ export async function pushDelta(
 export async function pushSnapshot(store: CentreStore, link: CentreLink, apps: string[]): Promise<Pushed[]> {
   identityOf(store);
   enrolled(store, apps);
-  const plans = await store.model.transaction(() => apps.map((app) => ({ app, seq: store.model.takeSeq(app), payload: store.model.snapshot(app) })));
+  const plans = await store.model.transaction(() =>
+    apps.map((app) => ({ app, seq: store.model.takeSeq(app), payload: { ...store.model.snapshot(app), decidedUpTo: lastDecided(store, app) } })),
+  );
   await Promise.all(plans.map((p) => publish(store, link, p.app, 'snapshot', p.seq, p.payload)));
   return plans.map((p) => ({ appliance: p.app, seq: p.seq, kind: 'snapshot', revisions: p.payload.revisions ?? {} }));
+}
+
+/** Where the centre records each decided change request, keyed `<appliance>/<changeId>`. */
+export const DECIDED_DATABASE = 'centre-changes';
+
+/** The highest changeId decided for `app`, or null. */
+export function lastDecided(store: CentreStore, app: string): string | null {
+  for (const key of store.vault.database(DECIDED_DATABASE).getKeys({ start: `${app}/\uffff`, end: `${app}/`, reverse: true, limit: 1 })) {
+    return String(key).slice(app.length + 1);
+  }
+  return null;
 }
 
 /** Publishes a delta whose model change and seq were already committed (change outcomes). */
