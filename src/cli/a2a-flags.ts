@@ -4,6 +4,21 @@ import { BlockList, isIP } from 'node:net';
 import { RESOURCES, type PamPermission, type Resource } from '../a2a/index.ts';
 import { UsageError, type Values } from './run.ts';
 
+/** The rule flags of an authorization, shared by `outpost authz add` and `outpost centre push authz`. */
+export const AUTHZ_OPTIONS = {
+  app: { type: 'string' },
+  resources: { type: 'string', multiple: true },
+  'pam-permission': { type: 'string' },
+  ips: { type: 'string', multiple: true },
+  referers: { type: 'string', multiple: true },
+  fingerprint: { type: 'string' },
+  'encrypt-sensitive': { type: 'boolean', default: false },
+  'without-oauth': { type: 'boolean', default: false },
+  credentials: { type: 'string', multiple: true },
+  devices: { type: 'string', multiple: true },
+  infos: { type: 'string', multiple: true },
+} as const;
+
 /** Application, authorization and linked record ids: positive integers as strings. */
 export const ID = /^[1-9]\d{0,15}$/;
 

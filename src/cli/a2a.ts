@@ -5,7 +5,7 @@ import { Clients, type A2aServices, type Application, type Authorization, type I
 import { revokeTokens } from '../a2a/oauth/index.ts';
 import { sensitiveKey } from '../a2a/sensitive.ts';
 import { Vault } from '../vault/index.ts';
-import { ID, list, parseFingerprint, parseIds, parseIps, parsePamPermission, parseReferers, parseResources } from './a2a-flags.ts';
+import { AUTHZ_OPTIONS, ID, list, parseFingerprint, parseIds, parseIps, parsePamPermission, parseReferers, parseResources } from './a2a-flags.ts';
 import { UsageError, type Command, type CommandContext } from './run.ts';
 
 /** Exit status when the named application or authorization does not exist. */
@@ -196,20 +196,7 @@ const authzAdd: Command = {
     '  Creates an authorization for an application; prints its client id and secrets once.',
     '  --pam-permission is required with the pam resource. List flags take commas or repeat.',
   ].join('\n'),
-  options: {
-    app: { type: 'string' },
-    resources: { type: 'string', multiple: true },
-    'pam-permission': { type: 'string' },
-    ips: { type: 'string', multiple: true },
-    referers: { type: 'string', multiple: true },
-    fingerprint: { type: 'string' },
-    'encrypt-sensitive': { type: 'boolean', default: false },
-    'without-oauth': { type: 'boolean', default: false },
-    credentials: { type: 'string', multiple: true },
-    devices: { type: 'string', multiple: true },
-    infos: { type: 'string', multiple: true },
-    inactive: { type: 'boolean', default: false },
-  },
+  options: { ...AUTHZ_OPTIONS, inactive: { type: 'boolean', default: false } },
   async run(ctx) {
     noPositionals(ctx);
     const v = ctx.values;

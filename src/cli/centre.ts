@@ -22,7 +22,7 @@ import {
   type Pushed,
 } from '../sync/centre/index.ts';
 import { RECORD_TYPES, type RecordType } from '../sync/messages.ts';
-import { ID, list, parseFingerprint, parseIds, parseIps, parsePamPermission, parseReferers, parseResources } from './a2a-flags.ts';
+import { AUTHZ_OPTIONS, ID, list, parseFingerprint, parseIds, parseIps, parsePamPermission, parseReferers, parseResources } from './a2a-flags.ts';
 import { readJsonFile, refusing } from './enrol.ts';
 import { UsageError, type Command, type CommandContext, type Values } from './run.ts';
 
@@ -196,18 +196,8 @@ const pushOptions = {
   'content-stdin': { type: 'boolean', default: false },
   // app (mirrors `outpost app add`)
   description: { type: 'string' },
-  // authz (mirrors `outpost authz add`)
-  app: { type: 'string' },
-  resources: { type: 'string', multiple: true },
-  'pam-permission': { type: 'string' },
-  ips: { type: 'string', multiple: true },
-  referers: { type: 'string', multiple: true },
-  fingerprint: { type: 'string' },
-  'encrypt-sensitive': { type: 'boolean', default: false },
-  'without-oauth': { type: 'boolean', default: false },
-  credentials: { type: 'string', multiple: true },
-  devices: { type: 'string', multiple: true },
-  infos: { type: 'string', multiple: true },
+  // authz (the same flags as `outpost authz add`)
+  ...AUTHZ_OPTIONS,
   'rotate-secret': { type: 'boolean', default: false },
   // user
   homedir: { type: 'string' },
