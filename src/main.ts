@@ -1,10 +1,11 @@
-// The composition root: config → vault → services → app → listener. Everything that opens
-// a file or socket is built here and handed in; close() undoes it in reverse.
+// The composition root: config → vault → services (sync when enrolled) → app → listener.
+// Everything that opens a file or socket is built here and handed in; close() undoes it in reverse.
 import { ApiLog, Clients, createA2aApp, type A2aServices } from './a2a/index.ts';
 import type { LoadedConfig } from './config/index.ts';
 import { createApp, listen, loadTlsIdentity, Metrics, type Listener } from './http/index.ts';
 import { createIdentity } from './identity/index.ts';
 import type { Logger } from './log.ts';
+import { startSync, type SyncRuntime } from './sync/index.ts';
 import { describeVault, Vault, watchRotation } from './vault/index.ts';
 
 export interface Service {
@@ -66,18 +67,34 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
     sample: () => [{ value: vault.ring.current }],
   });
 
+  const clients = new Clients(vault);
+  const apiLog = new ApiLog(vault);
+  const identity = createIdentity({ config, vault, log });
+
+  // Only an enrolled appliance syncs; the link connects in the background, so a broker that
+  // cannot be reached never holds up the start (the vault serves meanwhile).
+  let sync: SyncRuntime | undefined;
+  /** Set when an enrolled appliance's sync could not start: it still serves, as if offline. */
+  let syncFailure: string | undefined;
+  try {
+    sync = startSync({ vault, config, loaded, log, clients, users: identity.users, metrics, apiLog, startedAt });
+  } catch (err) {
+    syncFailure = err instanceof Error ? err.message : 'unknown error';
+    log.error({ err: { name: (err as Error)?.name, message: syncFailure } }, 'sync could not start; serving from the vault as if the upstream were offline');
+  }
+
   const a2aServices: A2aServices = {
     config: config.a2a,
     vault,
-    clients: new Clients(vault),
+    clients,
     log: log.child({ capability: 'a2a' }),
     now: Date.now,
-    upstream: { state: () => 'none' },
+    // Without sync the appliance is the authority ('none'); with a sync that failed to start,
+    // its secrets age like an offline appliance's so the cache policy still applies.
+    upstream: sync?.upstream ?? { state: () => (syncFailure ? 'offline' : 'none') },
+    ...(sync ? { changes: sync.changes } : {}),
   };
-  const apiLog = new ApiLog(vault);
   const a2a = createA2aApp(a2aServices, { bodyLimit: config.http.bodyLimit, apiLog });
-
-  const identity = createIdentity({ config, vault, log });
 
   const app = createApp({
     log,
@@ -89,6 +106,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
         return { open: s.open, rootProvider: s.rootProvider, keyGeneration: s.keyGeneration, rotation: s.rotation !== null };
       },
       identity: () => identity.health(),
+      sync: () => sync?.health() ?? (syncFailure ? { state: 'offline', error: syncFailure } : { state: 'none' }),
       uptimeSeconds: () => Math.round((Date.now() - startedAt) / 1000),
     },
   });
@@ -99,6 +117,7 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
     await identity.listening(listener.port);
   } catch (err) {
     await listener?.close();
+    await sync?.close();
     await identity.close();
     await stopRotation();
     await apiLog.close();
@@ -113,6 +132,8 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
     async close() {
       await stopRotation();
       await listener.close();
+      // Before the vault: the readers and the drain stop, the link says offline.
+      await sync?.close();
       await identity.close();
       await apiLog.close();
       await vault.close();

@@ -1,7 +1,7 @@
 // The A2A sub-application mounted at /iso: body limit, API log, the public token endpoint,
 // authentication, the routes, and one renderer that turns every failure into the
 // document's envelope (never a stack trace).
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono, type ErrorHandler, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -22,11 +22,19 @@ export interface A2aAppOptions {
   authenticate?: MiddlewareHandler<A2aEnv>;
 }
 
+/**
+ * The A2A routes, to mount at /iso on the app createApp() builds: their errors are rendered by
+ * renderA2aError, which the first middleware names as the request's `renderError` for
+ * createApp's onError (an onError on this sub-app would make Hono's route() wrap each of its
+ * handlers in one more composed, async layer on every call; docs/benchmarks.md, A2A).
+ */
 export function createA2aApp(s: A2aServices, options: A2aAppOptions): Hono<A2aEnv> {
   const app = new Hono<A2aEnv>();
-  app.use('*', async function callFacts(c, next) {
+  const renderError = a2aErrorRenderer(s);
+  app.use('*', function callFacts(c, next) {
     c.set('call', { resource: 'a2a', event: 'request', error: null });
-    await next();
+    c.set('renderError', renderError);
+    return next();
   });
   app.use('*', apiLogMiddleware(options.apiLog, s));
   const limit = bodyLimit({
@@ -47,8 +55,12 @@ export function createA2aApp(s: A2aServices, options: A2aAppOptions): Hono<A2aEn
     c.get('call').error = 'Resource/sub-resource not found';
     return c.json(notFoundBody(), 404);
   });
+  return app;
+}
 
-  app.onError((err, c) => {
+/** Every failure under /iso as the document's error envelope, never a stack trace. */
+function a2aErrorRenderer(s: A2aServices): ErrorHandler<A2aEnv> {
+  return function renderA2aError(err, c) {
     const call = c.get('call');
     if (err instanceof A2aError) {
       if (call) call.error = err.message;
@@ -63,6 +75,5 @@ export function createA2aApp(s: A2aServices, options: A2aAppOptions): Hono<A2aEn
     s.log.error({ reqId: c.get('requestId'), err: { name: (err as Error).name, message: (err as Error).message } }, 'a2a: unhandled error');
     if (call) call.error = 'internal error';
     return c.json(failure(1000, 500, `request id ${c.get('requestId')}`), 500);
-  });
-  return app;
+  };
 }

@@ -32,9 +32,23 @@ export function readCache(s: Pick<A2aServices, 'config' | 'now' | 'upstream'>, e
  * X-Outpost-Cache-Age, warns when the policy says so, and refuses (1043, HTTP 503) past the limit.
  */
 export function serveFromCache(c: A2aContext, s: A2aServices, entry: CacheLifetime, what: { kind: 'credential' | 'info'; id: string }): CacheReading {
-  const reading = readCache(s, entry);
+  const reading = checkCache(c, s, entry, what);
   c.header('X-Outpost-Cache', reading.state);
   c.header('X-Outpost-Cache-Age', String(reading.ageSeconds));
+  return reading;
+}
+
+/** The headers that say how fresh a served secret is. */
+export function cacheHeaders(reading: CacheReading): { 'x-outpost-cache': string; 'x-outpost-cache-age': string } {
+  return { 'x-outpost-cache': reading.state, 'x-outpost-cache-age': String(reading.ageSeconds) };
+}
+
+/**
+ * The cache policy of serveFromCache without setting the headers on a hit, for a route that puts
+ * cacheHeaders() in its answer itself; a refusal still carries them.
+ */
+export function checkCache(c: A2aContext, s: A2aServices, entry: CacheLifetime, what: { kind: 'credential' | 'info'; id: string }): CacheReading {
+  const reading = readCache(s, entry);
   if (reading.state === 'hit') return reading;
   const facts = {
     reqId: c.get('requestId'),
@@ -46,6 +60,8 @@ export function serveFromCache(c: A2aContext, s: A2aServices, entry: CacheLifeti
   };
   if (reading.refused) {
     s.log.warn(facts, 'a2a: cached secret past its grace limit; refused');
+    c.header('X-Outpost-Cache', reading.state);
+    c.header('X-Outpost-Cache-Age', String(reading.ageSeconds));
     throw new A2aError(1043, 503, `the cached ${what.kind} is past its lifetime and the upstream has not refreshed it`);
   }
   if (s.config.cache.grace === 'serve-and-warn') s.log.warn(facts, 'a2a: serving a cached secret past its lifetime');

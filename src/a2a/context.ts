@@ -1,6 +1,6 @@
 // What every A2A route sees: the services built once in main.ts, and per request the
 // authorization the caller proved (set by the authentication middleware).
-import type { Context } from 'hono';
+import type { Context, ErrorHandler } from 'hono';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Vault } from '../vault/index.ts';
@@ -51,6 +51,8 @@ export type A2aEnv = {
     requestId: string;
     authz: Authorization;
     call: CallFacts;
+    /** Renders this request's errors (set by the A2A app's first middleware; createApp's onError calls it). */
+    renderError: ErrorHandler<any>;
   };
 };
 

@@ -65,3 +65,13 @@ export function notFoundBody() {
   const text = 'Resource/sub-resource not found';
   return { response: { status: 404, mensagem: text, erro: true, cod_erro: 1, message: text, error: true, error_code: 1 } };
 }
+
+/**
+ * A JSON answer whose headers are a plain record in the Response init: @hono/node-server writes
+ * such a record as it is, where c.json() after c.header() makes Hono build a Headers object that
+ * the adapter then copies back into a record (docs/benchmarks.md, A2A). Headers set with
+ * c.header() for this request are not in it: for routes that set none.
+ */
+export function jsonAnswer(body: unknown, headers: Record<string, string>, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+}

@@ -1,4 +1,5 @@
 // `outpost init`, `outpost status`, `outpost rotate-keys`: the vault's admin commands.
+import { syncStatus, type SyncHealth } from '../sync/index.ts';
 import { describeVault, startRotation, sweepRotation, Vault, type VaultStatus } from '../vault/index.ts';
 import type { Command } from './run.ts';
 
@@ -11,6 +12,17 @@ function summary(s: VaultStatus): string {
     `rotation     ${s.rotation ? `in progress → ${s.rotation.to}, ${s.rotation.reencrypted} re-encrypted` : 'none'}`,
   ];
   for (const [name, count] of Object.entries(s.collections)) lines.push(`  ${name.padEnd(20)} ${count} records`);
+  return lines.join('\n');
+}
+
+function syncSummary(s: SyncHealth): string {
+  if (s.state === 'none') return 'sync         none (not enrolled, or sync.enabled is false)';
+  const lines = [
+    `sync         ${s.state}${s.protocolVersion ? ` (MQTT ${s.protocolVersion === 5 ? '5' : '3.1.1'})` : ''} → ${s.brokerUrl} as ${s.applianceId}`,
+    `  last message ${s.lastMessageAt ?? 'never'}${s.lagSeconds != null ? ` (${s.lagSeconds} s ago)` : ''}, last applied seq ${s.lastAppliedSeq ?? 0}`,
+    `  outbox       ${s.outbox?.depth ?? 0} waiting${s.outbox?.full ? ' (FULL)' : ''}${s.outbox?.oldestAgeSeconds != null ? `, oldest ${s.outbox.oldestAgeSeconds} s` : ''}`,
+  ];
+  if (s.cache) lines.push(`  cache        ${s.cache.credentials} credentials, ${s.cache.infos} infos, oldest refresh ${s.cache.oldestRefreshedAt ?? 'n/a'}`);
   return lines.join('\n');
 }
 
@@ -31,13 +43,16 @@ export const init: Command = {
 };
 
 export const status: Command = {
-  usage: 'outpost status [--config FILE] [--json]\n  Prints the vault state; exits 0 when it opens and its keys unwrap.',
+  usage: 'outpost status [--config FILE] [--json]\n  Prints the vault and sync state; exits 0 when the vault opens and its keys unwrap.',
   options: {},
   async run({ loaded, log, print }) {
     const vault = await Vault.open(loaded.config, { create: false, log });
     try {
       const s = describeVault(vault);
-      print({ status: 'ok', vault: s }, summary(s));
+      // Read from the data dir: the service may be running (LMDB allows both), and its link
+      // state comes from the record it keeps there.
+      const sync = syncStatus(vault, loaded.config);
+      print({ status: 'ok', vault: s, sync }, `${summary(s)}\n${syncSummary(sync)}`);
     } finally {
       await vault.close();
     }

@@ -172,6 +172,32 @@ export const configSchema = z
       .prefault({}),
     sync: z
       .object({
+        /** Run the sync link when the appliance is enrolled; false keeps an enrolled appliance standalone (upstream state 'none'). */
+        enabled: z.boolean().default(true),
+        /** How often a health report goes into the outbox. */
+        healthIntervalSeconds: z.number().int().min(1).max(86_400).default(60),
+        /** The readers that move the API log, custody events, notifications and local changes into the outbox. */
+        tail: z
+          .object({
+            /** How often each source is read for new records. */
+            intervalMs: z.number().int().min(10).max(60_000).default(1000),
+            /** Most records moved from one source in one transaction. */
+            batch: z.number().int().min(1).max(10_000).default(500),
+          })
+          .strict()
+          .prefault({}),
+        /** The MQTT link (src/sync/link.ts). */
+        link: z
+          .object({
+            reconnectPeriodMs: z.number().int().min(100).max(600_000).default(2000),
+            keepaliveSeconds: z.number().int().min(5).max(3600).default(30),
+            /** How long the broker keeps the session and queued downstream messages while the appliance is away (MQTT 5). */
+            sessionExpiryHours: z.number().int().min(1).max(8760).default(168),
+            /** Resend unconfirmed upstream entries after this long without a confirmation from the centre. */
+            resendSeconds: z.number().int().min(1).max(3600).default(30),
+          })
+          .strict()
+          .prefault({}),
         /** The durable upstream outbox (SPEC §4): bounded by count and age. */
         outbox: z
           .object({

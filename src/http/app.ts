@@ -1,12 +1,11 @@
 // The Hono app factory: shared middleware, /health, /metrics, and one error renderer for
 // anything a capability's own renderer did not catch. Capabilities register their routes.
-import { Hono } from 'hono';
-import { requestId } from 'hono/request-id';
+import { Hono, type ErrorHandler } from 'hono';
 import type { Logger } from 'pino';
-import { accessLog, closeUnreadBodies } from './middleware.ts';
+import { accessLog, closeUnreadBodies, requestId } from './middleware.ts';
 import type { Metrics } from './metrics.ts';
 
-export type AppEnv = { Variables: { requestId: string } };
+export type AppEnv = { Variables: { requestId: string; renderError?: ErrorHandler<any> } };
 
 export interface AppOptions {
   log: Logger;
@@ -42,7 +41,12 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   for (const register of options.routes ?? []) register(app);
 
   app.notFound((c) => c.json({ error: 'not found', requestId: c.get('requestId') }, 404));
+  // A mounted group that renders its own errors sets `renderError` in its first middleware
+  // rather than calling onError on its sub-app: Hono's route() wraps every handler of a sub-app
+  // that has its own onError in one more composed, async layer, on every request.
   app.onError((err, c) => {
+    const render = c.get('renderError');
+    if (render) return render(err, c);
     const reqId = c.get('requestId');
     log.error({ reqId, err: { name: err.name, message: err.message } }, 'unhandled error');
     return c.json({ error: 'internal error', requestId: reqId }, 500);

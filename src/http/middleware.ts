@@ -1,9 +1,36 @@
 // Middleware every listener shares: request id, access log line, request metrics, and
 // closing connections whose request body was left unread.
-import type { IncomingMessage } from 'node:http';
-import type { MiddlewareHandler } from 'hono';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.ts';
+
+/** The Node request and response @hono/node-server hands the app (absent under app.request()). */
+function nodeOf(c: Context): { incoming?: Partial<IncomingMessage>; outgoing?: Partial<ServerResponse> } | undefined {
+  return c.env as { incoming?: Partial<IncomingMessage>; outgoing?: Partial<ServerResponse> } | undefined;
+}
+
+/**
+ * Every request gets an id: the client's `X-Request-Id` when it is a short token (as Hono's
+ * requestId middleware accepts), else a random UUID; it is in `c.get('requestId')`, the log
+ * lines and the answer's `X-Request-Id`. The header goes onto the Node response itself, which
+ * writes it with whatever the app answers: set with c.header() it would make Hono build a
+ * Headers object for every answer, and @hono/node-server copy it back into a record (docs/benchmarks.md, A2A).
+ */
+export function requestId({ limitLength = 255, headerName = 'x-request-id', generator = () => crypto.randomUUID() } = {}): MiddlewareHandler {
+  const valid = /^[\w\-=]+$/;
+  return function requestIdMiddleware(c, next) {
+    const node = nodeOf(c);
+    const given = node?.incoming?.headers ? node.incoming.headers[headerName] : c.req.header(headerName);
+    const id = typeof given === 'string' && given.length <= limitLength && valid.test(given) ? given : generator();
+    c.set('requestId', id);
+    if (node?.outgoing?.setHeader) {
+      node.outgoing.setHeader(headerName, id);
+      return next();
+    }
+    return next().then(() => c.header(headerName, id));
+  };
+}
 
 export function accessLog(options: { log: Logger; metrics: Metrics }): MiddlewareHandler {
   const { log, metrics } = options;
@@ -28,13 +55,16 @@ export function accessLog(options: { log: Logger; metrics: Metrics }): Middlewar
  * although the answer said keep-alive: a client reusing it loses the request it sent next.
  */
 export function closeUnreadBodies(): MiddlewareHandler {
-  return async function closeUnreadBody(c, next) {
-    await next();
+  return function closeUnreadBody(c, next) {
     // The Node request, when there is one (app.request() in tests has none, or a stand-in).
-    const incoming = (c.env as { incoming?: Partial<IncomingMessage> } | undefined)?.incoming;
-    if (!incoming?.headers || incoming.readableEnded !== false) return;
+    const incoming = nodeOf(c)?.incoming;
+    if (!incoming?.headers) return next();
     const { 'content-length': length, 'transfer-encoding': chunked } = incoming.headers;
-    if (chunked !== undefined || Number(length ?? 0) > 0) c.header('Connection', 'close');
+    // Without a body there is nothing to leave unread: no need to wait for the answer.
+    if (chunked === undefined && !(Number(length ?? 0) > 0)) return next();
+    return next().then(() => {
+      if (incoming.readableEnded === false) c.header('Connection', 'close');
+    });
   };
 }
 

@@ -38,6 +38,33 @@ export function revisionKey(type: string, id: string): string {
   return `${type}:${id}`;
 }
 
+const SEEDED = 'journal-seeded';
+
+/**
+ * Once per vault, when sync first starts: journals every PAM record made before enrolment as a
+ * local 'put', so the centre learns of them (and adopts them as made on this appliance) and the
+ * first snapshot, which replaces what the centre owns, keeps them while they are pending.
+ * Returns how many were journaled (0 after the first time).
+ */
+export function seedJournal(vault: Vault, journal: ChangeJournal): number {
+  const state = vault.database<number>(SYNC_STATE_DATABASE);
+  if (state.get(SEEDED)) return 0;
+  let n = 0;
+  // Synchronous (sync starts synchronously); the entries and the flag commit together, so a
+  // crash before the flush leaves neither and the next start seeds again.
+  vault.root.transactionSync(() => {
+    if (state.get(SEEDED)) return;
+    for (const [db, type] of [['pam-devices', 'device'], ['pam-credentials', 'credential'], ['pam-infos', 'info']] as const) {
+      for (const id of vault.database(db).getKeys({}) as Iterable<string>) {
+        journal.record({ type, op: 'put', id: String(id) });
+        n++;
+      }
+    }
+    void state.put(SEEDED, 1);
+  });
+  return n;
+}
+
 /** The journal handed to A2aServices.changes and to the tail. */
 export function changeJournal(vault: Vault, now: () => number = Date.now): Journal {
   const state = vault.database<number>(SYNC_STATE_DATABASE);
@@ -74,6 +101,22 @@ export function pendingRecords(vault: Vault): Set<string> {
   const out = new Set<string>();
   for (const { value } of changes(vault).getRange({})) out.add(revisionKey(value.type, value.id));
   return out;
+}
+
+/**
+ * Inside a snapshot's apply transaction: forgets every change up to and including `upTo`, the
+ * last one the centre has decided (its outcome may have been in a delta this appliance missed;
+ * the snapshot already holds the result either way).
+ */
+export function settleUpTo(vault: Vault, upTo: string): number {
+  const db = changes(vault);
+  let settled = 0;
+  for (const key of [...db.getKeys({})] as string[]) {
+    if (key > upTo) break;
+    db.remove(key);
+    settled++;
+  }
+  return settled;
 }
 
 /** Inside the delta's apply transaction: forgets the changes the centre answered; returns how many were pending. */

@@ -10,6 +10,8 @@ import { isKind } from './topics.ts';
 export const OUTBOX_DATABASE = 'sync-outbox';
 const META_DATABASE = 'sync-outbox-meta';
 const NEXT_SEQ = 'next-seq';
+/** Readers' cursors (src/sync/tail.ts) live beside the seq counter: `cursor:<name>`. */
+const CURSOR = 'cursor:';
 
 export interface OutboxEntry {
   /** Time-ordered and unique (ULID layout): sorting ids sorts entries by append order. */
@@ -25,6 +27,15 @@ export interface OutboxEntry {
 type Stored = Omit<OutboxEntry, 'id'>;
 
 export type AppendResult = { ok: true; id: string } | { ok: false; reason: 'full' };
+
+/** One event for `appendWithCursor`: what to queue, and where its reader stands once it is queued. */
+export interface CursorItem {
+  kind: string;
+  /** The payload, or a function of the entry's seq (e.g. to bind a sealed field to it). */
+  payload: unknown | ((seq: number) => unknown);
+  /** The reader's position after this item. */
+  cursor: string;
+}
 
 export interface OutboxCounters {
   appended: number;
@@ -99,7 +110,7 @@ export interface OutboxOptions {
 export class Outbox extends EventEmitter<{ append: [] }> {
   readonly counters: OutboxCounters = { appended: 0, acked: 0, dropped: 0, expired: 0, refused: 0 };
   readonly #db: Database<Stored, string>;
-  readonly #meta: Database<number, string>;
+  readonly #meta: Database<number | string, string>;
   #nextSeq: number;
   readonly #flushed: () => Promise<void>;
   readonly #limits: OutboxLimits;
@@ -110,8 +121,8 @@ export class Outbox extends EventEmitter<{ append: [] }> {
   constructor(vault: Vault, { limits, now = Date.now }: OutboxOptions) {
     super();
     this.#db = vault.database<Stored>(OUTBOX_DATABASE);
-    this.#meta = vault.database<number>(META_DATABASE);
-    this.#nextSeq = this.#meta.get(NEXT_SEQ) ?? 1;
+    this.#meta = vault.database<number | string>(META_DATABASE);
+    this.#nextSeq = (this.#meta.get(NEXT_SEQ) as number | undefined) ?? 1;
     this.#flushed = async () => {
       await vault.root.flushed;
     };
@@ -156,6 +167,55 @@ export class Outbox extends EventEmitter<{ append: [] }> {
     await this.#flushed();
     this.emit('append');
     return { ok: true, id };
+  }
+
+  /** True when at `maxEntries` (what the "outbox full" gauge shows). */
+  get full(): boolean {
+    return this.#size >= this.#limits.maxEntries;
+  }
+
+  /** Where the reader `name` stands (its last `cursor` committed with `appendWithCursor`). */
+  cursor(name: string): string | undefined {
+    return this.#meta.get(CURSOR + name) as string | undefined;
+  }
+
+  /**
+   * Queues `items` in order and stores the reader's cursor in the same LMDB transaction, so
+   * after a crash either the entries and the cursor are both on disk or neither is: a reader
+   * that resumes from its cursor neither loses nor repeats an event. Under refuse-new it
+   * stops at the first item that does not fit (the cursor stays before it, so the reader
+   * offers it again later). Resolves once on disk; `accepted` counts the items queued.
+   */
+  async appendWithCursor(name: string, items: CursorItem[]): Promise<{ accepted: number; ids: string[] }> {
+    for (const item of items) if (!isKind(item.kind)) throw new Error(`bad outbox kind ${JSON.stringify(item.kind)}`);
+    if (items.length === 0) return { accepted: 0, ids: [] };
+    this.#expire();
+    // refuse-new: take what fits and leave the rest with the reader (not counted as refused:
+    // nothing is lost, the reader offers them again once the drain makes room).
+    const room = this.#limits.policy === 'refuse-new' ? Math.max(0, this.#limits.maxEntries - this.#size) : items.length;
+    const take = items.slice(0, room);
+    if (take.length === 0) return { accepted: 0, ids: [] };
+    const rows = take.map((item) => {
+      const seq = this.#nextSeq++;
+      const payload = typeof item.payload === 'function' ? (item.payload as (seq: number) => unknown)(seq) : item.payload;
+      return { id: this.#ids.next(), value: { seq, kind: item.kind, payload, createdAt: this.#now() } satisfies Stored };
+    });
+    const cursor = take.at(-1)!.cursor;
+    const nextSeq = this.#nextSeq;
+    await this.#db.transaction(() => {
+      for (const row of rows) void this.#db.put(row.id, row.value);
+      void this.#meta.put(NEXT_SEQ, nextSeq);
+      void this.#meta.put(CURSOR + name, cursor);
+    });
+    this.#size += rows.length;
+    this.counters.appended += rows.length;
+    if (this.#size > this.#limits.maxEntries) {
+      const slice = Math.max(this.#size - this.#limits.maxEntries, Math.ceil(this.#limits.maxEntries / 100));
+      this.counters.dropped += this.#dropOldest(slice, () => true);
+    }
+    await this.#flushed();
+    this.emit('append');
+    return { accepted: rows.length, ids: rows.map((r) => r.id) };
   }
 
   /** The oldest `n` entries, in order. */

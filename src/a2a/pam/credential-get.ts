@@ -2,11 +2,11 @@
 // cache policy; reading it puts the credential in the caller's custody.
 import type { Hono } from 'hono';
 import type { Secret } from '../../vault/index.ts';
-import { serveFromCache } from '../cache.ts';
+import { cacheHeaders, checkCache } from '../cache.ts';
 import type { Authorization } from '../clients.ts';
 import { DecodedRecords, storedBytes } from '../clients.ts';
 import { requireResource, type A2aEnv } from '../context.ts';
-import { A2aError, success } from '../envelope.ts';
+import { A2aError, jsonAnswer, success } from '../envelope.ts';
 import { sensitiveWriter } from '../sensitive.ts';
 import { findCredential, secretKey } from './credentials.ts';
 import { takeCustody } from './custody.ts';
@@ -25,16 +25,22 @@ export function registerCredentialGet(app: Hono<A2aEnv>, store: PamStore): void 
     const found = reads.byId(authz, ref) ?? findCredential(store, authz, ref);
     if (!found) throw new A2aError(1007);
     const { credential, device } = found;
-    serveFromCache(c, store.s, credential, { kind: 'credential', id: credential.id });
-    const secret = credential.hasSecret ? reads.secret(credential.id) : undefined;
-    await takeCustody(store, authz, credential);
-    const seal = authz.encryptSensitive ? await sensitiveWriter(store.s, authz) : SAME;
-    const plain = secret ? secret.revealString() : null;
-    const parent = credential.parentId === null ? undefined : store.credentials.get(credential.parentId);
-    const shownParent = parent && store.canSeeCredential(authz, parent) ? parent : undefined;
-    return c.json(
-      success(200, `Credential ${credential.id}`, { credential: credentialView(credential, device, shownParent, seal(plain), seal(plain)) }),
-    );
+    const cache = cacheHeaders(checkCache(c, store.s, credential, { kind: 'credential', id: credential.id }));
+    try {
+      const secret = credential.hasSecret ? reads.secret(credential.id) : undefined;
+      await takeCustody(store, authz, credential);
+      const seal = authz.encryptSensitive ? await sensitiveWriter(store.s, authz) : SAME;
+      const plain = secret ? secret.revealString() : null;
+      const parent = credential.parentId === null ? undefined : store.credentials.get(credential.parentId);
+      const shownParent = parent && store.canSeeCredential(authz, parent) ? parent : undefined;
+      // Nothing before this route sets a header with c.header(): the answer's are all here.
+      return jsonAnswer(success(200, `Credential ${credential.id}`, { credential: credentialView(credential, device, shownParent, seal(plain), seal(plain)) }), cache);
+    } catch (err) {
+      // A failure after the cache check answers with the cache headers too, as it always has.
+      c.header('X-Outpost-Cache', cache['x-outpost-cache']);
+      c.header('X-Outpost-Cache-Age', cache['x-outpost-cache-age']);
+      throw err;
+    }
   });
 }
 

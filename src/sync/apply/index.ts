@@ -8,8 +8,9 @@ import type { PamStore } from '../../a2a/pam/store.ts';
 import type { Users } from '../../identity/index.ts';
 import type { Logger } from '../../log.ts';
 import type { Vault } from '../../vault/index.ts';
-import { pendingRecords, REVISIONS_DATABASE, revisionKey, settle, SYNC_STATE_DATABASE } from '../changes.ts';
+import { pendingRecords, REVISIONS_DATABASE, revisionKey, settle, settleUpTo, SYNC_STATE_DATABASE } from '../changes.ts';
 import { CENTRE_ID_FLOOR, type DeltaPayload, type SnapshotPayload } from '../messages.ts';
+import { putCredentials } from './credentials.ts';
 import { deleteApplication, deleteAuthorization, putApplication, putAuthorization } from './clients.ts';
 import { overlayRecord, type Overlay } from './config.ts';
 import { deleteCredential, deleteDevice, deleteInfo, putCredential, putDevice, putInfo } from './pam.ts';
@@ -62,8 +63,10 @@ export function isCentreId(id: string): boolean {
 export function applySnapshot(stores: ApplyStores, seq: number, payload: SnapshotPayload, write?: OverlayWrite): Promise<ApplySummary> {
   return inTransaction(stores, (ctx, summary) => {
     const { vault, pam, clients, users } = stores;
+    // Changes the centre has decided are in this snapshot already: they no longer hold their records.
+    if (payload.decidedUpTo) summary.settled += settleUpTo(vault, payload.decidedUpTo);
     const pending = pendingRecords(vault);
-    const held = (type: string, id: string) => pending.has(revisionKey(type, id));
+    const held = (type: string, id: string) => pending.size > 0 && pending.has(revisionKey(type, id));
     const ids = <T>(list: T[], id: (r: T) => string) => new Set(list.map(id));
     const incoming = {
       device: ids(payload.devices, (r) => r.id),
@@ -87,11 +90,16 @@ export function applySnapshot(stores: ApplyStores, seq: number, payload: Snapsho
     for (const id of [...clients.apps.getKeys()] as string[]) if (isCentreId(id)) drop('application', id, (i) => deleteApplication(ctx, i));
     for (const { key, value } of [...users.db.getRange({})]) if (value.source === 'centre') drop('user', key, (u) => deleteUser(ctx, u));
 
+    // None stored yet (a first snapshot): nothing to compare with or remove.
+    const noRevisions = ctx.revisions.getCount() === 0;
     const revision = (type: string, id: string) => {
       if (!payload.revisions) return;
-      const r = payload.revisions[revisionKey(type, id)];
-      if (r === undefined) ctx.revisions.remove(revisionKey(type, id));
-      else ctx.revisions.put(revisionKey(type, id), r);
+      const key = revisionKey(type, id);
+      const r = payload.revisions[key];
+      if (noRevisions) {
+        if (r !== undefined) ctx.revisions.put(key, r);
+      } else if (r === undefined) ctx.revisions.remove(key);
+      else if (ctx.revisions.get(key) !== r) ctx.revisions.put(key, r); // a read costs less than a write
     };
     const put = <T>(type: string, list: T[], id: (r: T) => string, apply: (r: T) => void, pamRecord: boolean) => {
       for (const r of list) {
@@ -105,7 +113,13 @@ export function applySnapshot(stores: ApplyStores, seq: number, payload: Snapsho
       }
     };
     put('device', payload.devices, (r) => r.id, (r) => putDevice(ctx, r), true);
-    put('credential', payload.credentials, (r) => r.id, (r) => putCredential(ctx, r), true);
+    const credentials = putCredentials(ctx, payload.credentials, {
+      unique: incoming.credential.size === payload.credentials.length,
+      held: (id) => held('credential', id),
+      written: (id) => revision('credential', id),
+    });
+    summary.puts += credentials.puts;
+    summary.kept += credentials.kept;
     put('info', payload.infos, (r) => r.id, (r) => putInfo(ctx, r), true);
     put('application', payload.applications, (r) => r.id, (r) => putApplication(ctx, r), false);
     put('authorization', payload.authorizations, (r) => r.id, (r) => putAuthorization(ctx, r), false);

@@ -73,29 +73,44 @@ export function deleteDevice({ pam, now }: PamApply, id: string): boolean {
 
 export function putCredential({ pam, secrets, now }: PamApply, r: CredentialRecord): void {
   const before = pam.credentials.get(r.id);
-  const { password, cacheTtlSeconds, ...fields } = r;
   let secretChanged: boolean;
-  if (password === null) {
+  if (r.password === null) {
     secretChanged = before?.hasSecret === true;
     secrets.remove(pam.secrets, secretKey(r.id));
   } else {
-    secretChanged = secrets.putIfChanged(pam.secrets, secretKey(r.id), password);
+    secretChanged = secrets.putIfChanged(pam.secrets, secretKey(r.id), r.password);
   }
-  const cr: Credential = {
-    ...fields,
-    hasSecret: password !== null,
+  const cr = centreCredential(r, before, secretChanged, now);
+  const keysBefore = before ? credentialKeys(pam, before) : [];
+  pam.credentials.put(r.id, cr);
+  reindex(pam, r.id, keysBefore, credentialKeys(pam, cr));
+  if (before?.active && !r.active) releaseAllCustody(pam, r.id, now, 'inactivated');
+}
+
+/** The stored record of centre credential `r` (its password goes to the secrets), given what was stored before. */
+export function centreCredential(r: CredentialRecord, before: Credential | undefined, secretChanged: boolean, now: number): Credential {
+  return {
+    id: r.id,
+    identifier: r.identifier,
+    username: r.username,
+    deviceId: r.deviceId,
+    ip: r.ip,
+    type: r.type,
+    domain: r.domain,
+    additional: r.additional,
+    port: r.port,
+    tags: r.tags,
+    parentId: r.parentId,
+    active: r.active,
+    hasSecret: r.password !== null,
     change: secretChanged ? now : (before?.change ?? null),
     view: before?.view ?? null,
     createdBy: CENTRE,
     createdAt: before?.createdAt ?? now,
     updatedAt: now,
-    cacheTtlSeconds,
+    cacheTtlSeconds: r.cacheTtlSeconds,
     refreshedAt: now,
   };
-  const keysBefore = before ? credentialKeys(pam, before) : [];
-  pam.credentials.put(r.id, cr);
-  reindex(pam, r.id, keysBefore, credentialKeys(pam, cr));
-  if (before?.active && !r.active) releaseAllCustody(pam, r.id, now, 'inactivated');
 }
 
 export function deleteCredential({ pam, secrets, now }: PamApply, id: string): boolean {

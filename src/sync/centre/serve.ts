@@ -76,8 +76,7 @@ export async function startServe(store: CentreStore, options: ServeOptions): Pro
 
   let subscribed = false;
   let readyWaiters: Array<() => void> = [];
-  client.on('connect', () => {
-    log.info({ shareGroup, clientId: options.clientId }, 'centre: connected to the broker');
+  const subscribe = () =>
     client.subscribe(
       { [topics.centreUp(shareGroup)]: { qos: 1 }, [topics.centreStatus()]: { qos: 1 } },
       (err, granted) => {
@@ -91,6 +90,14 @@ export async function startServe(store: CentreStore, options: ServeOptions): Pro
         readyWaiters = [];
       },
     );
+  client.on('connect', (connack) => {
+    log.info({ shareGroup, clientId: options.clientId, sessionPresent: connack.sessionPresent }, 'centre: connected to the broker');
+    // Mosquitto 2.0.11 restores a session after its own restart but never delivers to the
+    // shared subscription in it again, and subscribing again does not help: drop it and make
+    // it anew. Upstream published in between is not lost: appliances resend what the centre
+    // has not acknowledged.
+    if (connack.sessionPresent) client.unsubscribe(topics.centreUp(shareGroup), () => subscribe());
+    else subscribe();
   });
   client.on('error', (err) => log.warn({ err: err.message }, 'centre: broker connection error'));
   client.on('offline', () => !stopped && log.warn('centre: broker offline; reconnecting'));

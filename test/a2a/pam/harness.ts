@@ -2,7 +2,7 @@
 // at /iso, with a test authentication that takes the authorization id from a header and an
 // injectable clock and upstream state.
 import { Hono } from 'hono';
-import { requestId } from 'hono/request-id';
+import { requestId } from '../../../src/http/index.ts';
 import { ApiLog, Clients, createA2aApp, type A2aServices, type Authorization } from '../../../src/a2a/index.ts';
 import type { A2aEnv } from '../../../src/a2a/context.ts';
 import { A2aError } from '../../../src/a2a/envelope.ts';
@@ -45,6 +45,8 @@ export async function pamHarness(extra: ConfigInput = {}) {
   const root = new Hono<A2aEnv>();
   root.use('*', requestId());
   root.route('/iso', a2a);
+  // As createApp() does: the A2A app names its error renderer per request (src/a2a/app.ts).
+  root.onError((err, c) => c.get('renderError')(err, c));
 
   const app = await s.clients.addApp({ name: 'test app' });
 
