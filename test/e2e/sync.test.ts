@@ -9,9 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
 import { after, before, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { configSchema } from '../../src/config/index.ts';
@@ -20,7 +18,7 @@ import { CentreStore } from '../../src/sync/centre/index.ts';
 import { canonicalJson, encodeMessage, seal, signMessage } from '../../src/sync/crypto/index.ts';
 import { topics } from '../../src/sync/topics.ts';
 import { accessToken, httpsClient, type HttpsClient } from '../helpers/a2a.ts';
-import { MOSQUITTO_BIN, SHIPPED_ACL } from '../helpers/mosquitto.ts';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 import { fileRootEnv, OUTPOST_BIN, REPO, runCli, tempDir } from '../helpers/vault.ts';
 import { startServe, type ServeChild } from './service.ts';
 
@@ -41,88 +39,13 @@ async function until<T>(what: string, check: () => Promise<T | undefined | false
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
-
-/** Mosquitto with the deployment's layout: the centre CA for clients, a server certificate it issued, the shipped ACL. */
-async function startBroker(dir: string, tls: { ca: string; cert: string; key: string }) {
-  await mkdir(join(dir, 'persistence'), { recursive: true });
-  const port = await freePort();
-  const f = { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key'), conf: join(dir, 'mosquitto.conf'), log: join(dir, 'mosquitto.log') };
-  await writeFile(f.ca, tls.ca);
-  await writeFile(f.cert, tls.cert);
-  await writeFile(f.key, tls.key, { mode: 0o600 });
-  await writeFile(
-    f.conf,
-    [
-      'per_listener_settings false',
-      ...(process.getuid?.() === 0 ? ['user root'] : []),
-      'allow_anonymous false',
-      'persistence true',
-      `persistence_location ${join(dir, 'persistence')}/`,
-      'autosave_interval 1',
-      `log_dest file ${f.log}`,
-      'log_type all',
-      `acl_file ${SHIPPED_ACL}`,
-      `listener ${port} 127.0.0.1`,
-      `cafile ${f.ca}`,
-      `certfile ${f.cert}`,
-      `keyfile ${f.key}`,
-      'require_certificate true',
-      'use_identity_as_username true',
-      '',
-    ].join('\n'),
-  );
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  const accepts = () =>
-    new Promise<boolean>((done) => {
-      const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false });
-      s.once('secureConnect', () => (s.destroy(), done(true)));
-      // require_certificate: the handshake fails without a client certificate, but a TLS alert means it listens.
-      s.once('error', (err) => (s.destroy(), done(!/ECONNREFUSED/.test(String(err)))));
-      s.setTimeout(1000, () => (s.destroy(), done(false)));
-    });
-  const broker = {
-    port,
-    url: `mqtts://127.0.0.1:${port}`,
-    async start() {
-      const proc = spawn(MOSQUITTO_BIN, ['-c', f.conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      proc.stderr!.on('data', (c) => (err += String(c)));
-      child = proc;
-      exited = new Promise((done) => proc.once('exit', () => done()));
-      await until('mosquitto listening', async () => {
-        if (proc.exitCode !== null) throw new Error(`mosquitto exited: ${err}`);
-        return accepts();
-      });
-    },
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child && child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
-    },
-    log: () => readFile(f.log, 'utf8').catch(() => ''),
-  };
-  await broker.start();
-  cleanups.push(() => broker.stop('SIGKILL'));
-  return broker;
-}
-
 // ---------------------------------------------------------------------------------------------
 
 let root: string;
 let centreDir: string;
 let envApp: Record<string, string>;
 let envCentre: Record<string, string>;
-let broker: Awaited<ReturnType<typeof startBroker>>;
+let broker: Mosquitto;
 let appliance: ServeChild;
 let api: HttpsClient;
 let applianceId: string;
@@ -213,7 +136,12 @@ before(async () => {
   }
   const issued = await centre('broker-cert', '--host', 'localhost,127.0.0.1', '--out-dir', join(root, 'broker-tls'));
   const read = (f: string) => readFile(f, 'utf8');
-  broker = await startBroker(join(root, 'broker'), { ca: await read(issued.files.ca), cert: await read(issued.files.cert), key: await read(issued.files.key) });
+  // The deployment's layout: the centre CA for clients, a server certificate it issued, the shipped ACL.
+  broker = await startMosquitto({
+    dir: join(root, 'broker'),
+    tls: { caCert: await read(issued.files.ca), caKey: centreKeys.ca.key, serverCert: await read(issued.files.cert), serverKey: await read(issued.files.key) },
+  });
+  cleanups.push(() => broker.stop('SIGKILL'));
 });
 
 test('enrolment: request, centre enrol, accept; the service connects in the background and says so in /health and status', async () => {

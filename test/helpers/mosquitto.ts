@@ -29,6 +29,8 @@ export interface Mosquitto {
   stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** Starts it again on the same port with the same persistence directory. */
   restart(): Promise<void>;
+  /** Starts it again after stop(), on the same port with the same persistence (no-op while running). */
+  start(): Promise<void>;
   log(): Promise<string>;
 }
 
@@ -195,6 +197,10 @@ export async function startMosquitto({ dir, acl = SHIPPED_ACL, autosaveSeconds =
     },
     async restart() {
       await broker.stop();
+      await launch();
+    },
+    async start() {
+      if (child && child.exitCode === null && child.signalCode === null) return;
       await launch();
     },
     log: () => readFile(files.log, 'utf8').catch(() => ''),
