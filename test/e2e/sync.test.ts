@@ -21,23 +21,15 @@ import { accessToken, httpsClient, type HttpsClient } from '../helpers/a2a.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 import { fileRootEnv, OUTPOST_BIN, REPO, runCli, tempDir } from '../helpers/vault.ts';
 import { startServe, type ServeChild } from './service.ts';
+import { sleep, waitUntil } from '../helpers/wait.ts';
 
 const silent = createLogger({ level: 'silent' });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cleanups: Array<() => Promise<unknown>> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const until = <T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 20_000) => waitUntil(what, check, ms, 100);
 
 // ---------------------------------------------------------------------------------------------
 

@@ -23,18 +23,12 @@ import { topics } from '../../src/sync/topics.ts';
 import { Vault } from '../../src/vault/index.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 import { fileRootEnv, memoryLog, OUTPOST_BIN, REPO, tempDir, testConfig, type CliResult } from '../helpers/vault.ts';
+import { sleep, waitUntil } from '../helpers/wait.ts';
 
 const silent = createLogger({ level: 'silent' });
 const cleanups: Array<() => Promise<unknown>> = [];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, check: () => boolean, ms = 15_000) => waitUntil(what, check, ms);
 
 /** `outpost ARGS` as a child process, with `input` on its stdin. */
 function cli(args: string[], env: Record<string, string>, input = ''): Promise<CliResult> {

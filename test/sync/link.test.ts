@@ -14,6 +14,7 @@ import { topics } from '../../src/sync/topics.ts';
 import { Vault } from '../../src/vault/index.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 import { tempDir, testConfig } from '../helpers/vault.ts';
+import { sleep, waitUntil } from '../helpers/wait.ts';
 
 const silent = createLogger({ level: 'silent' });
 const limits = configSchema.parse({}).sync.outbox;
@@ -42,15 +43,8 @@ async function client(name: string, options: mqtt.IClientOptions = {}): Promise<
   return c;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, check: () => boolean, ms = 10_000) => waitUntil(what, check, ms);
 
 /** The centre's side in miniature: applies by `orderUp`, keeps what it applied, counts the rest. */
 class DedupCentre {

@@ -24,6 +24,7 @@ import { topics } from '../../src/sync/topics.ts';
 import { Vault } from '../../src/vault/index.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 import { REPO, tempDir, testConfig } from '../helpers/vault.ts';
+import { sleep, waitUntil } from '../helpers/wait.ts';
 
 const silent = createLogger({ level: 'silent' });
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -31,14 +32,7 @@ after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const until = (what: string, check: () => boolean, ms = 15_000) => waitUntil(what, check, ms);
 
 async function fresh(extra: Parameters<typeof testConfig>[1] = {}): Promise<{ dir: string; config: Config; vault: Vault }> {
   const dir = await tempDir('outpost-runtime-');
