@@ -15,6 +15,7 @@ import { createApp, Metrics } from '../../src/http/index.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { Vault } from '../../src/vault/index.ts';
 import { memoryLog, tempDir, testConfig } from '../helpers/vault.ts';
+import { openRules } from '../helpers/a2a.ts';
 
 const dir = await tempDir('outpost-apilog-test-');
 const opened: Vault[] = [];
@@ -198,8 +199,7 @@ test('the middleware records who, from where, what, the outcome and the duration
   const s = services(vault, createLogger({ level: 'silent' }), () => clock);
   const app = await s.clients.addApp({ name: 'billing' });
   const { authz } = await s.clients.addAuthorization({
-    appId: app.id, resources: ['pam'], pamPermission: 'read', ips: [], referers: [], fingerprint: null,
-    encryptSensitive: false, withoutOAuth: false, credentials: [], devices: [], infos: [],
+    appId: app.id, resources: ['pam'], pamPermission: 'read', ...openRules(),
   });
   const apiLog = new ApiLog(vault);
   const hono = miniApp(s, apiLog, authz);

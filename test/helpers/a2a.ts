@@ -7,6 +7,11 @@ import { Agent, request } from 'node:https';
 import { startServe, type ServeChild } from '../e2e/service.ts';
 import { fileRootEnv, runCli, tempDir } from './vault.ts';
 
+/** The rules of an authorization that restricts nothing and is linked to nothing: fresh arrays each call. */
+export function openRules() {
+  return { ips: [] as string[], referers: [] as string[], fingerprint: null as string | null, encryptSensitive: false, withoutOAuth: false, credentials: [] as string[], devices: [] as string[], infos: [] as string[] };
+}
+
 export interface Envelope {
   response: { status: number; mensagem: string; erro: boolean; message: string; error: boolean; cod_erro?: number; error_code?: number };
   exception?: { code: number; message: string; detail: string | null };

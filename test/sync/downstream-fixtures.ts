@@ -17,6 +17,7 @@ import { encodeMessage, seal, signMessage } from '../../src/sync/crypto/index.ts
 import { CENTRE_ID_FLOOR, type ApplicationRecord, type AuthorizationRecord, type CredentialRecord, type DeviceRecord, type InfoRecord, type SnapshotPayload, type UserRecord } from '../../src/sync/messages.ts';
 import { Vault } from '../../src/vault/index.ts';
 import { testConfig } from '../helpers/vault.ts';
+import { openRules } from '../helpers/a2a.ts';
 
 export const cid = (n: number) => String(CENTRE_ID_FLOOR + n);
 
@@ -63,14 +64,7 @@ export function authorization(id: string, appId: string, extra: Partial<Authoriz
     active: true,
     resources: ['pam'],
     pamPermission: 'read',
-    ips: [],
-    referers: [],
-    fingerprint: null,
-    encryptSensitive: false,
-    withoutOAuth: false,
-    credentials: [],
-    devices: [],
-    infos: [],
+    ...openRules(),
     ...extra,
   };
 }

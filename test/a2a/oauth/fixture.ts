@@ -7,7 +7,7 @@ import type { IssuedSecrets } from '../../../src/a2a/clients.ts';
 import type { ConfigInput } from '../../../src/config/index.ts';
 import { createApp, Metrics } from '../../../src/http/index.ts';
 import { Vault } from '../../../src/vault/index.ts';
-import { referenceSign as helperSign, type Envelope, type SignInput as HelperSignInput } from '../../helpers/a2a.ts';
+import { openRules, referenceSign as helperSign, type Envelope, type SignInput as HelperSignInput } from '../../helpers/a2a.ts';
 import { memoryLog, tempDir, testConfig } from '../../helpers/vault.ts';
 
 export { basic, decodeForm, oauthHeader, referenceBaseString, rfc3986, type Envelope } from '../../helpers/a2a.ts';
@@ -68,14 +68,7 @@ export async function fixture(extra: ConfigInput = {}): Promise<Fixture> {
         appId: application.id,
         resources: ['pam'],
         pamPermission: 'read',
-        ips: [],
-        referers: [],
-        fingerprint: null,
-        encryptSensitive: false,
-        withoutOAuth: false,
-        credentials: [],
-        devices: [],
-        infos: [],
+        ...openRules(),
       });
       if (Object.keys(change).length === 0) return made;
       const authz = (await s.clients.update(made.authz.id, change))!;

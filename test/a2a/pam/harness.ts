@@ -8,7 +8,7 @@ import type { A2aEnv } from '../../../src/a2a/context.ts';
 import { A2aError } from '../../../src/a2a/envelope.ts';
 import type { ConfigInput } from '../../../src/config/index.ts';
 import { Vault } from '../../../src/vault/index.ts';
-import { encodeBody, reply, type CallOptions, type Reply } from '../../helpers/a2a.ts';
+import { encodeBody, openRules, reply, type CallOptions, type Reply } from '../../helpers/a2a.ts';
 import { memoryLog, tempDir, testConfig } from '../../helpers/vault.ts';
 
 export { errorBody, head, type CallOptions, type Reply } from '../../helpers/a2a.ts';
@@ -55,14 +55,7 @@ export async function pamHarness(extra: ConfigInput = {}) {
       appId: app.id,
       resources: ['pam'],
       pamPermission: 'read-write',
-      ips: [],
-      referers: [],
-      fingerprint: null,
-      encryptSensitive: false,
-      withoutOAuth: false,
-      credentials: [],
-      devices: [],
-      infos: [],
+      ...openRules(),
     });
     return Object.keys(change).length > 0 ? (await s.clients.update(authz.id, change))! : authz;
   }
