@@ -4,6 +4,7 @@
 // answers it in a delta's outcomes; until then its record survives snapshots.
 import type { ChangeJournal, LocalChange } from '../a2a/context.ts';
 import type { Vault } from '../vault/index.ts';
+import { PAM_DATABASES } from '../a2a/pam/store.ts';
 
 export const CHANGES_DATABASE = 'sync-changes';
 /** Clear sync bookkeeping: the downstream position, the change counter. */
@@ -54,8 +55,8 @@ export function seedJournal(vault: Vault, journal: ChangeJournal): number {
   // crash before the flush leaves neither and the next start seeds again.
   vault.root.transactionSync(() => {
     if (state.get(SEEDED)) return;
-    for (const [db, type] of [['pam-devices', 'device'], ['pam-credentials', 'credential'], ['pam-infos', 'info']] as const) {
-      for (const id of vault.database(db).getKeys({}) as Iterable<string>) {
+    for (const type of ['device', 'credential', 'info'] as const) {
+      for (const id of vault.database(PAM_DATABASES[type]).getKeys({}) as Iterable<string>) {
         journal.record({ type, op: 'put', id: String(id) });
         n++;
       }

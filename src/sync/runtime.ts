@@ -18,6 +18,7 @@ import type { ApplyResult, HealthReport } from './messages.ts';
 import { Outbox } from './outbox.ts';
 import { apiLogSource, changeSource, custodySource, notificationSource, pamRecords, startTail } from './tail.ts';
 import { topics } from './topics.ts';
+import { PAM_DATABASES } from '../a2a/pam/store.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 /** Where the running service leaves its link state for `outpost status` (another process). */
@@ -100,8 +101,8 @@ export function cacheAges(vault: Vault, now: number): CacheAges {
     }
     return n;
   };
-  const credentials = count('pam-credentials');
-  const infos = count('pam-infos');
+  const credentials = count(PAM_DATABASES.credential);
+  const infos = count(PAM_DATABASES.info);
   const found = Number.isFinite(oldest);
   return {
     credentials,

@@ -12,6 +12,9 @@ import { sealToCentre } from './crypto/change.ts';
 import type { JournaledChange } from './changes.ts';
 import type { ChangeRequest } from './messages.ts';
 import type { CursorItem, Outbox } from './outbox.ts';
+import { secretKey } from '../a2a/pam/credentials.ts';
+import { infoSecretKey } from '../a2a/pam/infos.ts';
+import { PAM_DATABASES, PAM_SECRETS } from '../a2a/pam/store.ts';
 
 export interface TailSource {
   /** The cursor's name in the outbox meta database, and the label in metrics. */
@@ -75,15 +78,15 @@ export interface ChangeRecordReader {
 export function pamRecords(vault: Vault): ChangeRecordReader {
   const omit = <T extends Record<string, unknown>>(value: T, keys: string[]) => Object.fromEntries(Object.entries(value).filter(([k]) => !keys.includes(k)));
   const internal = ['createdBy', 'createdAt', 'updatedAt', 'refreshedAt', 'hasSecret', 'change', 'view'];
-  const secrets = vault.collection('pam-secrets');
+  const secrets = vault.collection(PAM_SECRETS);
   return {
     record(type, id) {
-      const db = vault.database<Record<string, unknown>>(type === 'device' ? 'pam-devices' : type === 'credential' ? 'pam-credentials' : 'pam-infos');
+      const db = vault.database<Record<string, unknown>>(PAM_DATABASES[type]);
       const value = db.get(id);
       if (!value) return {};
       const record = omit(value, internal);
       if (type === 'device') return { record };
-      const stored = secrets.get(type === 'credential' ? `cred:${id}` : `info:${id}`);
+      const stored = secrets.get(type === 'credential' ? secretKey(id) : infoSecretKey(id));
       const secret = stored ? { [type === 'credential' ? 'password' : 'content']: stored.revealString() } : undefined;
       return { record, secret };
     },

@@ -62,6 +62,10 @@ export interface Custody {
 /** Index families in 'pam-index': key `<family>:<hash of the value>:<id>`, several ids per value. */
 export type IndexFamily = 'dh' | 'ci' | 'ck' | 'cd' | 'ii';
 
+/** Where the A2A API keeps PAM records and their secrets (the upstream sync reads them too). */
+export const PAM_DATABASES = { device: 'pam-devices', credential: 'pam-credentials', info: 'pam-infos' } as const;
+export const PAM_SECRETS = 'pam-secrets';
+
 export class PamStore {
   readonly devices: Database<Device, string>;
   readonly credentials: Database<Credential, string>;
@@ -73,12 +77,12 @@ export class PamStore {
   #batch: { writes: Array<() => void>; done: Promise<void> } | undefined;
 
   constructor(readonly s: A2aServices) {
-    this.devices = s.vault.database<Device>('pam-devices');
-    this.credentials = s.vault.database<Credential>('pam-credentials');
-    this.infos = s.vault.database<Info>('pam-infos');
+    this.devices = s.vault.database<Device>(PAM_DATABASES.device);
+    this.credentials = s.vault.database<Credential>(PAM_DATABASES.credential);
+    this.infos = s.vault.database<Info>(PAM_DATABASES.info);
     this.custody = s.vault.database<Custody>('pam-custody');
     this.index = s.vault.database<string>('pam-index');
-    this.secrets = s.vault.collection('pam-secrets');
+    this.secrets = s.vault.collection(PAM_SECRETS);
   }
 
   /**
