@@ -5,3 +5,4 @@ export { Clients, RESOURCES, type Application, type Authorization, type IssuedSe
 export type { A2aServices, UpstreamState } from './context.ts';
 export { sensitiveKey } from './sensitive.ts';
 export { pamEvents, type PamEvent } from './pam/index.ts';
+export { pamReader, type PamReader, type PamRecordRead, type PamRecordType } from './pam/reader.ts';

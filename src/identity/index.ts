@@ -11,7 +11,7 @@ import { createNotifier, type Notifier, type OutboxSink } from './notifications/
 import { buildSsoServices, registerSsoRoutes, ssoPublicUrl, startSsoSocket, writePortalAccess, type SsoSocket } from './sso/index.ts';
 import { Users } from './users.ts';
 
-export { Users, type User, type Level } from './users.ts';
+export { Users, mayRemove, mayWrite, type User, type Level, type UserSource } from './users.ts';
 export type { Notifier, OutboxSink } from './notifications/index.ts';
 
 export interface Identity {

@@ -6,6 +6,9 @@ import type { Vault } from '../vault/index.ts';
 
 export type Level = 1 | 2 | 3;
 
+/** Where a user record came from, and so who owns it (docs/identity.md "Who owns a user"). */
+export type UserSource = 'platform' | 'local' | 'centre';
+
 export interface User {
   username: string;
   homedir: string;
@@ -19,8 +22,22 @@ export interface User {
   /** domain → directories. */
   domains: Record<string, string[]>;
   /** Where the record came from: the platform feed, a local account, or the central vault (src/sync). */
-  source: 'platform' | 'local' | 'centre';
+  source: UserSource;
   updatedAt: string;
+}
+
+/**
+ * The ownership rule, in one place: may `writer` create or replace `stored`? Each source keeps
+ * its own records; a new name is free. The centre is authoritative (docs/sync.md): it may take over
+ * a platform user or a local account, and the record is the centre's from then on.
+ */
+export function mayWrite(writer: UserSource, stored: User | undefined): boolean {
+  return stored === undefined || stored.source === writer || writer === 'centre';
+}
+
+/** May `remover` delete `stored`? Only its own records, whoever asks. */
+export function mayRemove(remover: UserSource, stored: User | undefined): boolean {
+  return stored !== undefined && stored.source === remover;
 }
 
 export class Users {

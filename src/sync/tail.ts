@@ -5,16 +5,13 @@
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ApiLog } from '../a2a/index.ts';
-import { pamEvents } from '../a2a/index.ts';
+import { pamEvents, pamReader } from '../a2a/index.ts';
 import { NotificationStore } from '../identity/notifications/index.ts';
 import type { Vault } from '../vault/index.ts';
 import { sealToCentre } from './crypto/change.ts';
 import type { JournaledChange } from './changes.ts';
 import type { ChangeRequest } from './messages.ts';
 import type { CursorItem, Outbox } from './outbox.ts';
-import { secretKey } from '../a2a/pam/credentials.ts';
-import { infoSecretKey } from '../a2a/pam/infos.ts';
-import { PAM_DATABASES, PAM_SECRETS } from '../a2a/pam/store.ts';
 
 export interface TailSource {
   /** The cursor's name in the outbox meta database, and the label in metrics. */
@@ -69,26 +66,20 @@ export interface ChangeReader {
   after(key: string | undefined, n: number): JournaledChange[];
 }
 
-/** The record and secret as they are now, for a change request (src/a2a/pam's databases, read only). */
+/** The record and secret as they are now, for a change request (read only). */
 export interface ChangeRecordReader {
   record(type: ChangeRequest['type'], id: string): { record?: Record<string, unknown>; secret?: Record<string, string> };
 }
 
-/** Reads PAM records as the A2A API stored them (src/a2a/pam's databases and 'pam-secrets'), without internal fields. */
+/** PAM records as the A2A API holds them now, through its reader (src/a2a/pam/reader.ts): clear fields and the secret to seal. */
 export function pamRecords(vault: Vault): ChangeRecordReader {
-  const omit = <T extends Record<string, unknown>>(value: T, keys: string[]) => Object.fromEntries(Object.entries(value).filter(([k]) => !keys.includes(k)));
-  const internal = ['createdBy', 'createdAt', 'updatedAt', 'refreshedAt', 'hasSecret', 'change', 'view'];
-  const secrets = vault.collection(PAM_SECRETS);
+  const pam = pamReader(vault);
   return {
     record(type, id) {
-      const db = vault.database<Record<string, unknown>>(PAM_DATABASES[type]);
-      const value = db.get(id);
-      if (!value) return {};
-      const record = omit(value, internal);
-      if (type === 'device') return { record };
-      const stored = secrets.get(type === 'credential' ? secretKey(id) : infoSecretKey(id));
-      const secret = stored ? { [type === 'credential' ? 'password' : 'content']: stored.revealString() } : undefined;
-      return { record, secret };
+      const read = pam.read(type, id);
+      if (!read) return {};
+      if (!read.secret) return { record: read.fields };
+      return { record: read.fields, secret: { [read.secret.name]: read.secret.value.revealString() } };
     },
   };
 }

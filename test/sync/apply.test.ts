@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { secretKey } from '../../src/a2a/pam/credentials.ts';
 import { PamStore } from '../../src/a2a/pam/store.ts';
-import { Users } from '../../src/identity/index.ts';
+import { Directory, type Feed } from '../../src/identity/directory/index.ts';
+import { Users, type User } from '../../src/identity/index.ts';
 import { Passwords } from '../../src/identity/passwords.ts';
 import { createLogger } from '../../src/log.ts';
 import { applyDelta, applySnapshot, readPosition, type ApplyStores } from '../../src/sync/apply/index.ts';
@@ -185,11 +186,72 @@ test('records made before enrolment are journaled once when sync first starts, a
   assert.equal((await h.call(a, 'GET', `/iso/pam/credential/${made.body.credential.id}`)).body.credential.password, 'early-password');
 });
 
+test('users: the centre takes over a platform user, which the directory feed then skips; the centre removes only its own', async () => {
+  const { h, stores } = await harness();
+  const passwords = new Passwords(h.vault);
+  const platformRecord = (username: string, level: 1 | 2 | 3 = 3) => ({ homedir: `/home/${username}/`, email: `${username}@platform.example`, parent: null, language: 'en', suspended: false, level, domains: {} });
+  const stored = (username: string, source: User['source']): User => ({ username, ...platformRecord(username), source, updatedAt: new Date(0).toISOString() });
+  // The platform feed, in memory: what it says about each user.
+  const platform: Record<string, ReturnType<typeof platformRecord>> = { pat: platformRecord('pat'), pia: platformRecord('pia') };
+  const feed: Feed = {
+    mode: 'files',
+    listUsers: async () => ({ ok: true, usernames: Object.keys(platform), problems: [] }),
+    readUsers: async (names) => ({ users: names.filter((u) => u in platform).map((u) => ({ username: u, value: platform[u], origin: 'test' })), missing: names.filter((u) => !(u in platform)), bad: [] }),
+    changedSince: async () => ({ ok: true, usernames: [], problems: [] }),
+    readPaths: async () => ({ ok: true, entries: [], origin: 'test' }),
+  };
+  const directory = new Directory({ config: testConfig('/unused').identity.directory, vault: h.vault, users: stores.users, log: silent, feed });
+  await directory.fullSync();
+  await stores.users.put(stored('root', 'local'));
+  await passwords.set('pat', 'pats-local-password');
+  await passwords.set('root', 'roots-local-password');
+  const rootHash = passwords.get('root')!.revealString();
+  const HASH = 'scrypt$32768$8$1$c2FsdHNhbHRzYWx0c2FsdA==$aGFzaGhhc2hoYXNoaGFzaA==';
+
+  // The centre pushes pat: the record and its password are the centre's now.
+  await applyDelta(stores, 1, { ops: [{ op: 'put', type: 'user', record: user('pat', { level: 2, email: 'pat@centre.example', passwordHash: HASH }) }], outcomes: [] });
+  assert.equal(stores.users.get('pat')!.source, 'centre');
+  assert.equal(passwords.get('pat')!.revealString(), HASH);
+  // The directory's next read leaves it as the centre pushed it, and says why.
+  const read = await directory.fullSync();
+  assert.deepEqual(read.users.skipped.map((k) => [k.username, k.owner, k.action]), [['pat', 'centre', 'write']]);
+  assert.equal(read.clean, true);
+  assert.equal(stores.users.get('pat')!.email, 'pat@centre.example');
+  assert.equal(stores.users.get('pat')!.level, 2);
+  // Gone from the platform: still the centre's.
+  delete platform.pat;
+  assert.deepEqual((await directory.fullSync()).users.removed, []);
+  assert.equal(stores.users.get('pat')!.source, 'centre');
+
+  // A delete for users the centre does not own changes nothing, passwords included.
+  const deleted = await applyDelta(stores, 2, {
+    ops: [
+      { op: 'delete', type: 'user', id: 'pia' },
+      { op: 'delete', type: 'user', id: 'root' },
+    ],
+    outcomes: [],
+  });
+  assert.equal(deleted.deletes, 0);
+  assert.equal(stores.users.get('pia')!.source, 'platform');
+  assert.equal(stores.users.get('root')!.source, 'local');
+  assert.equal(passwords.get('root')!.revealString(), rootHash);
+
+  // A snapshot without users drops the centre's (pat, with its password) and nothing else.
+  await applySnapshot(stores, 3, emptySnapshot());
+  assert.equal(stores.users.get('pat'), undefined);
+  assert.equal(passwords.has('pat'), false);
+  assert.deepEqual(stores.users.all().map((u) => [u.username, u.source]), [['pia', 'platform'], ['root', 'local']]);
+  // Released by the centre, a user the platform still has comes back from the feed.
+  platform.pat = platformRecord('pat');
+  await directory.fullSync();
+  assert.equal(stores.users.get('pat')!.source, 'platform');
+});
+
 test('an apply that fails part-way commits nothing', async () => {
   const { h, stores } = await harness();
   await applySnapshot(stores, 1, emptySnapshot({ devices: [device(D1, 'db-01')], credentials: [credential(C1, D1, 'kept-password')] }));
   // Identity's store fails after the PAM records of the snapshot were written.
-  const broken: ApplyStores = { ...stores, users: { db: { put: () => { throw new Error('disk says no'); }, getRange: () => [], doesExist: () => false } } as unknown as Users };
+  const broken: ApplyStores = { ...stores, users: { db: { put: () => { throw new Error('disk says no'); }, get: () => undefined, getRange: () => [], doesExist: () => false } } as unknown as Users };
   await assert.rejects(
     applySnapshot(broken, 2, emptySnapshot({ devices: [device(D2, 'other')], credentials: [credential(C2, D2, 'new-password')], users: [user('bob')] })),
     /disk says no/,

@@ -19,9 +19,10 @@ import { encodeMessage, openFromAppliance, rawPublicKey, signMessage } from '../
 import { bundleSigningBytes } from '../../src/sync/enrol.ts';
 import { startSync, syncStatus } from '../../src/sync/index.ts';
 import { Outbox } from '../../src/sync/outbox.ts';
-import { apiLogSource, custodySource, notificationSource, startTail } from '../../src/sync/tail.ts';
+import { apiLogSource, custodySource, notificationSource, pamRecords, startTail } from '../../src/sync/tail.ts';
 import { topics } from '../../src/sync/topics.ts';
 import { Vault } from '../../src/vault/index.ts';
+import { pamHarness } from '../a2a/pam/harness.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 import { REPO, tempDir, testConfig } from '../helpers/vault.ts';
 import { sleep, waitUntil } from '../helpers/wait.ts';
@@ -324,4 +325,30 @@ test('with a real Mosquitto: connects, asks for a snapshot, ships every kind in 
     await vault.close();
   }
   await until('offline status on close', () => up.filter((m) => m.topic === topics.status(id)).at(-1)?.body.state === 'offline');
+});
+
+test('the change reader gives each PAM record as the A2A API stored it, without bookkeeping, with its secret by field name', async () => {
+  const h = await pamHarness();
+  cleanups.push(() => h.close());
+  const a = await h.authorization();
+  const made = await h.call(a, 'POST', '/iso/pam/credential', { json: { hostname: 'rd-host', ip: '10.3.3.3', identifier: 'rd-cred', username: 'svc', password: 'reader-password' } });
+  assert.equal(made.status, 200, made.text);
+  const bare = await h.call(a, 'POST', '/iso/pam/credential', { json: { hostname: 'rd-host', ip: '10.3.3.3', identifier: 'rd-bare', username: 'nopw' } });
+  const info = await h.call(a, 'POST', '/iso/pam/info', { json: { content: 'reader content', identifier: 'rd-info' } });
+  assert.equal(info.status, 200, info.text);
+  const credentialId = made.body.credential.id as string;
+  const bareId = bare.body.credential.id as string;
+  const infoId = info.body.info.id as string;
+  const stored = (db: string, id: string) => h.vault.database<Record<string, unknown>>(db).get(id)!;
+  const bookkeeping = ['createdBy', 'createdAt', 'updatedAt', 'refreshedAt', 'hasSecret', 'change', 'view'];
+  const fields = (db: string, id: string) => Object.fromEntries(Object.entries(stored(db, id)).filter(([k]) => !bookkeeping.includes(k)));
+  const deviceId = stored('pam-credentials', credentialId).deviceId as string;
+
+  const records = pamRecords(h.vault);
+  assert.deepEqual(records.record('credential', credentialId), { record: fields('pam-credentials', credentialId), secret: { password: 'reader-password' } });
+  assert.deepEqual(records.record('credential', bareId), { record: fields('pam-credentials', bareId) });
+  assert.deepEqual(records.record('info', infoId), { record: fields('pam-infos', infoId), secret: { content: 'reader content' } });
+  assert.deepEqual(records.record('device', deviceId), { record: fields('pam-devices', deviceId) });
+  assert.equal(records.record('credential', credentialId).record!.username, 'svc');
+  assert.deepEqual(records.record('credential', '999999'), {});
 });

@@ -4,12 +4,12 @@
 import type { Config } from '../../config/index.ts';
 import type { Logger } from '../../log.ts';
 import type { Vault } from '../../vault/index.ts';
-import type { User, Users } from '../users.ts';
+import { mayRemove, mayWrite, type User, type Users } from '../users.ts';
 import { createFeed, type Feed, type UsersRead } from './feed.ts';
 import { PathStore } from './paths.ts';
-import { planPaths, planUsers, type PathPlan } from './plan.ts';
+import { centreSkip, planPaths, planUsers, type PathPlan } from './plan.ts';
 import { checkUser, usernameProblem, type PlatformRecord } from './record.ts';
-import { describeProblem, type Problem, type SyncReport } from './report.ts';
+import { describeProblem, type Problem, type Skipped, type SyncReport } from './report.ts';
 
 export type Schedule = (run: () => void, ms: number) => { cancel(): void };
 
@@ -185,39 +185,56 @@ export class Directory {
       pathPlan = { put: [], remove: stale, good: 0, bad: 0, problems: [] };
     }
 
+    const skipped: Skipped[] = [...plan.skipped];
+    let applied = plan.put.length;
     if (kind !== 'check' && !this.#stopped) {
-      await this.#write(plan.put, plan.remove, pathPlan);
+      // Owners that changed between the plan and the write (the centre's apply, `outpost adduser`).
+      for (const taken of await this.#write(plan.put, plan.remove, pathPlan)) {
+        applied--;
+        if (taken.source === 'centre') skipped.push(centreSkip(taken.username, 'write', true));
+        else problems.push({ kind: 'local-conflict', username: taken.username, message: 'became a local account (outpost adduser) while this read ran; the platform may not replace it' });
+      }
       this.#retry.clear();
       for (const p of problems) if (p.username !== undefined && usernameProblem(p.username) === undefined && p.kind !== 'removal-refused') this.#retry.add(p.username);
     }
     const refused = new Set([...read.bad.flatMap((p) => (p.username === undefined ? [] : [p.username])), ...plan.refused]);
-    for (const p of problems) if (p.kind === 'record' && p.username !== undefined) refused.add(p.username);
+    for (const p of problems) if ((p.kind === 'record' || p.kind === 'local-conflict') && p.username !== undefined) refused.add(p.username);
     return this.#report(kind, startedAt, {
       read: true,
-      users: { good: plan.put.length + plan.unchanged, bad: refused.size, applied: plan.put.length, unchanged: plan.unchanged, removed: plan.remove },
+      users: { good: applied + plan.unchanged, bad: refused.size, applied, unchanged: plan.unchanged, removed: plan.remove, skipped },
       paths: paths && pathPlan ? { good: pathPlan.good, bad: pathPlan.bad, applied: pathPlan.put.length, removed: pathPlan.remove.length } : null,
       problems,
     });
   }
 
-  /** One transaction: users and paths change together or not at all. */
-  async #write(put: User[], remove: string[], paths: PathPlan | undefined): Promise<void> {
-    if (put.length === 0 && remove.length === 0 && (!paths || (paths.put.length === 0 && paths.remove.length === 0))) return;
+  /**
+   * One transaction: users and paths change together or not at all. The owner rule is checked
+   * again inside it; returns the stored users it did not replace because their owner changed
+   * since the plan.
+   */
+  async #write(put: User[], remove: string[], paths: PathPlan | undefined): Promise<User[]> {
+    if (put.length === 0 && remove.length === 0 && (!paths || (paths.put.length === 0 && paths.remove.length === 0))) return [];
     const users = this.options.users.db;
+    const taken: User[] = [];
     await users.transaction(() => {
       for (const user of put) {
-        // `outpost adduser` in another process may have made this name local since we planned.
-        if (users.get(user.username)?.source === 'local') continue;
+        // The centre's apply, or `outpost adduser` in another process, may own this name since we planned.
+        const stored = users.get(user.username);
+        if (!mayWrite('platform', stored)) {
+          taken.push(stored!);
+          continue;
+        }
         void users.put(user.username, user);
       }
-      for (const username of remove) if (users.get(username)?.source === 'platform') void users.remove(username);
+      for (const username of remove) if (mayRemove('platform', users.get(username))) void users.remove(username);
       for (const [path, entry] of paths?.put ?? []) void this.paths.db.put(path, entry);
       for (const path of paths?.remove ?? []) void this.paths.db.remove(path);
     });
+    return taken;
   }
 
   #unread(kind: SyncReport['kind'], startedAt: number, problem: Problem): SyncReport {
-    return this.#report(kind, startedAt, { read: false, users: { good: 0, bad: 0, applied: 0, unchanged: 0, removed: [] }, paths: null, problems: [problem] });
+    return this.#report(kind, startedAt, { read: false, users: { good: 0, bad: 0, applied: 0, unchanged: 0, removed: [], skipped: [] }, paths: null, problems: [problem] });
   }
 
   #report(kind: SyncReport['kind'], startedAt: number, body: Pick<SyncReport, 'read' | 'users' | 'paths' | 'problems'>): SyncReport {
@@ -229,7 +246,7 @@ export class Directory {
     if (report.kind !== 'check') {
       this.lastReport = report;
       for (const p of report.problems) this.log.warn({ problem: p }, `directory: ${describeProblem(p)}`);
-      const summary = { kind: report.kind, read: report.read, applied: report.users.applied, removed: report.users.removed.length, problems: report.problems.length };
+      const summary = { kind: report.kind, read: report.read, applied: report.users.applied, removed: report.users.removed.length, skipped: report.users.skipped.length, problems: report.problems.length };
       if (report.users.applied > 0 || report.users.removed.length > 0 || report.problems.length > 0 || report.kind === 'full') this.log.info(summary, `directory: ${report.kind} sync`);
     }
     return report;

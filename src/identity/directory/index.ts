@@ -6,7 +6,7 @@ export { Directory, type DirectoryOptions, type Schedule } from './directory.ts'
 export { createFeed, type Feed, type FeedResult, type RawUser, type UsersRead } from './feed.ts';
 export { PathStore } from './paths.ts';
 export { checkUser, checkPath, usernameProblem, userRecordSchema, type PlatformRecord, type PathEntry } from './record.ts';
-export { describeProblem, describeReport, type Problem, type ProblemKind, type SyncReport } from './report.ts';
+export { describeProblem, describeReport, describeSkipped, type Problem, type ProblemKind, type Skipped, type SyncReport } from './report.ts';
 
 /**
  * For main.ts: the directory with its first full read started in the background and polls

@@ -1,11 +1,12 @@
 // Turns what the feed said into what to write: validated records that differ from the
 // stored ones, minus those that would break the hierarchy. A refused user keeps its
 // previous version (or stays absent); refusing one can expose another, so the check
-// repeats until nothing more is refused. Nothing here writes.
+// repeats until nothing more is refused. Users the feed does not own (users.ts mayWrite) are
+// left alone: a local account is a conflict, a centre user a skip. Nothing here writes.
 import { hierarchyProblems } from '../hierarchy.ts';
-import type { User } from '../users.ts';
+import { mayRemove, mayWrite, type User } from '../users.ts';
 import { checkPath, type PathEntry, type PlatformRecord } from './record.ts';
-import type { Problem } from './report.ts';
+import type { Problem, Skipped } from './report.ts';
 
 export interface UserPlan {
   put: User[];
@@ -14,6 +15,8 @@ export interface UserPlan {
   /** Users whose record was refused here (conflict or hierarchy). */
   refused: Set<string>;
   problems: Problem[];
+  /** Users the centre owns that the feed sent or named as gone. */
+  skipped: Skipped[];
   /** The directory as it will be once applied. */
   result: Map<string, User>;
 }
@@ -32,6 +35,7 @@ export function planUsers(current: ReadonlyMap<string, User>, good: PlatformReco
   const removed = new Set<string>();
   const refused = new Set<string>();
   const problems: Problem[] = [];
+  const skipped: Skipped[] = [];
   let unchanged = 0;
 
   for (const record of good) {
@@ -39,6 +43,8 @@ export function planUsers(current: ReadonlyMap<string, User>, good: PlatformReco
     if (stored?.source === 'local') {
       refused.add(record.username);
       problems.push({ kind: 'local-conflict', username: record.username, message: 'is a local account (outpost adduser); the platform may not replace it' });
+    } else if (!mayWrite('platform', stored)) {
+      skipped.push(centreSkip(record.username, 'write'));
     } else if (stored && canonical(stored) === canonical(record)) {
       unchanged++;
     } else {
@@ -47,9 +53,12 @@ export function planUsers(current: ReadonlyMap<string, User>, good: PlatformReco
     }
   }
   for (const username of gone) {
-    if (current.get(username)?.source === 'platform' && !changed.has(username)) {
+    const stored = current.get(username);
+    if (mayRemove('platform', stored) && !changed.has(username)) {
       result.delete(username);
       removed.add(username);
+    } else if (stored?.source === 'centre') {
+      skipped.push(centreSkip(username, 'remove'));
     }
   }
 
@@ -95,8 +104,16 @@ export function planUsers(current: ReadonlyMap<string, User>, good: PlatformReco
     unchanged,
     refused,
     problems,
+    skipped,
     result,
   };
+}
+
+/** Why the feed left a centre user alone; `race` when the centre took it over while the read ran. */
+export function centreSkip(username: string, action: Skipped['action'], race = false): Skipped {
+  const owned = race ? 'taken over by the centre while this read ran' : 'owned by the centre (pushed over sync)';
+  const reason = action === 'write' ? `${owned}: the platform's record is not applied` : `${owned}: kept although the platform no longer has it`;
+  return { username, owner: 'centre', action, reason };
 }
 
 export interface PathPlan {

@@ -30,6 +30,19 @@ export interface Problem {
   cycle?: string[];
 }
 
+/**
+ * A user the feed sent (or, in a poll, named as gone) that the centre owns: left as the centre
+ * pushed it. Not a problem: the centre took the user over on purpose (docs/identity.md "Who
+ * owns a user"), so a skip neither makes the read unclean nor is retried.
+ */
+export interface Skipped {
+  username: string;
+  owner: 'centre';
+  /** What the feed asked for: write its record, or remove the user. */
+  action: 'write' | 'remove';
+  reason: string;
+}
+
 export interface SyncReport {
   kind: 'full' | 'poll' | 'check';
   mode: 'scripts' | 'files';
@@ -46,6 +59,8 @@ export interface SyncReport {
     applied: number;
     unchanged: number;
     removed: string[];
+    /** Users another source owns: the feed's record was not applied, or the user not removed. */
+    skipped: Skipped[];
   };
   paths: { good: number; bad: number; applied: number; removed: number } | null;
   problems: Problem[];
@@ -57,11 +72,16 @@ export function describeProblem(p: Problem): string {
   return `${p.kind.padEnd(16)} ${what}: ${p.message}${p.origin && (p.username !== undefined || p.path !== undefined) ? ` (${p.origin})` : ''}`;
 }
 
+export function describeSkipped(k: Skipped): string {
+  return `${`${k.owner}-owned`.padEnd(16)} user ${JSON.stringify(k.username)}: ${k.reason}`;
+}
+
 export function describeReport(r: SyncReport): string {
   const lines = [
     `${r.kind} read of the ${r.mode} feed: ${r.read ? 'read' : 'NOT READ'}`,
-    `users        ${r.users.good} good, ${r.users.bad} refused, ${r.users.applied} applied, ${r.users.unchanged} unchanged, ${r.users.removed.length} removed`,
+    `users        ${r.users.good} good, ${r.users.bad} refused, ${r.users.applied} applied, ${r.users.unchanged} unchanged, ${r.users.removed.length} removed${r.users.skipped.length > 0 ? `, ${r.users.skipped.length} skipped` : ''}`,
   ];
+  if (r.users.skipped.length > 0) lines.push(`skipped      ${r.users.skipped.length}`, ...r.users.skipped.map((k) => `  ${describeSkipped(k)}`));
   if (r.paths) lines.push(`paths        ${r.paths.good} good, ${r.paths.bad} refused, ${r.paths.applied} applied, ${r.paths.removed} removed`);
   lines.push(r.problems.length === 0 ? 'problems     none' : `problems     ${r.problems.length}`);
   for (const p of r.problems) lines.push(`  ${describeProblem(p)}`);
