@@ -2,7 +2,7 @@
 // Each message is verified (signature, addressee), opened with the appliance's seal key,
 // parsed against the shared contract, ordered by seq and applied in one transaction, one at a
 // time. Nothing unverified changes anything; rejections are counted, logged without contents
-// and reported upstream.
+// and reported upstream, at most once per reason per interval (the rest as a count).
 import type { KeyObject } from 'node:crypto';
 import type { Clients } from '../a2a/index.ts';
 import { PamStore } from '../a2a/pam/store.ts';
@@ -42,6 +42,8 @@ export interface DownstreamDeps {
   now: () => number;
   /** While a resync is wanted, ask again at most this often (default 30 s). */
   resyncIntervalMs?: number;
+  /** At most one `rejected` report per reason this often (default 10 s); the others are counted into the next. */
+  rejectReportIntervalMs?: number;
 }
 
 export interface DownstreamCounters {
@@ -112,13 +114,51 @@ export function createDownstream(deps: DownstreamDeps): Downstream {
   }, interval);
   timer.unref();
 
+  // Rejection reports are rate-limited per reason: anyone who can publish on our down topic
+  // could otherwise turn a flood of junk into a flood upstream (and in the log). The first
+  // one of an interval goes at once; the others are counted, and the count goes with the next
+  // report, or with the last suppressed one when the interval ends. The counters count all.
+  const reportEvery = deps.rejectReportIntervalMs ?? 10_000;
+  /** Per reason: when the last report went, and the rejections not reported since (the latest kept). */
+  const reports = new Map<RejectReason, { at: number; suppressed: number; latest?: RejectedReport }>();
+
+  const sendReport = (report: RejectedReport) =>
+    deps.publishDirect('rejected', report).catch((err: unknown) => log.warn(errFacts(err), 'sync: rejection report not sent'));
+
   function reject(reason: RejectReason, topic: string, seq: number | null, detail: string): void {
     counters.rejected[reason]++;
     const shownTopic = topic.slice(0, 512);
-    log.warn({ reason, topic: shownTopic, seq, detail }, 'sync: downstream message rejected');
     const report: RejectedReport = { reason, topic: shownTopic, seq, at: now() };
-    deps.publishDirect('rejected', report).catch((err: unknown) => log.warn(errFacts(err), 'sync: rejection report not sent'));
+    const last = reports.get(reason);
+    if (last && report.at - last.at < reportEvery) {
+      last.suppressed++;
+      last.latest = report;
+      log.debug({ reason, topic: shownTopic, seq, detail }, 'sync: downstream message rejected (report suppressed)');
+      return;
+    }
+    const suppressed = last?.suppressed ?? 0;
+    log.warn({ reason, topic: shownTopic, seq, detail, ...(suppressed > 0 ? { suppressed } : {}) }, 'sync: downstream message rejected');
+    reports.set(reason, { at: report.at, suppressed: 0 });
+    void sendReport(suppressed > 0 ? { ...report, suppressed } : report);
   }
+
+  /** When a flood stops, its count still goes: with the latest suppressed rejection, once its interval is over. */
+  function flushReports(): void {
+    const at = now();
+    for (const [reason, last] of reports) {
+      if (at - last.at < reportEvery) continue;
+      if (!last.latest) {
+        reports.delete(reason);
+        continue;
+      }
+      const others = last.suppressed - 1;
+      reports.set(reason, { at, suppressed: 0 });
+      log.warn({ reason, suppressed: last.suppressed }, 'sync: downstream messages rejected without a report of their own');
+      void sendReport(others > 0 ? { ...last.latest, suppressed: others } : last.latest);
+    }
+  }
+  const reportTimer = setInterval(flushReports, reportEvery);
+  reportTimer.unref();
 
   async function onAck(topic: string, m: Message): Promise<void> {
     const parsed = ackPayload.safeParse(m.payload);
@@ -241,6 +281,7 @@ export function createDownstream(deps: DownstreamDeps): Downstream {
     close() {
       closed = true;
       clearInterval(timer);
+      clearInterval(reportTimer);
     },
   };
 }

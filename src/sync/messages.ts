@@ -241,6 +241,8 @@ export const rejectedReport = z
     topic: z.string().max(512),
     seq: z.number().int().nullable(),
     at: z.number().int(),
+    /** Rejections of this reason since the previous report that were not reported each (rate limit). */
+    suppressed: z.number().int().min(1).optional(),
   })
   .strict();
 

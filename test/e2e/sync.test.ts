@@ -4,7 +4,8 @@
 // token of a pushed authorization; tampered, replayed, wrongly-addressed and unsigned messages
 // rejected; a seq gap repaired by resync; the broker killed (reads go on, a local write queues),
 // the appliance kill -9ed and restarted with the broker still down (it serves from its vault),
-// the broker back: the centre ends with every queued event exactly once, in order.
+// the broker back: the centre ends with every queued event exactly once, in order. Last, the
+// appliance's own certificate cannot read (or write) another appliance's topics.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -16,7 +17,9 @@ import { configSchema } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log.ts';
 import { CentreStore } from '../../src/sync/centre/index.ts';
 import { canonicalJson, encodeMessage, seal, signMessage } from '../../src/sync/crypto/index.ts';
+import { enrolledCentre, type EnrolledCentre } from '../../src/sync/enrol.ts';
 import { topics } from '../../src/sync/topics.ts';
+import { Vault } from '../../src/vault/index.ts';
 import { accessToken, httpsClient, type HttpsClient } from '../helpers/a2a.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 import { fileRootEnv, OUTPOST_BIN, REPO, runCli, tempDir } from '../helpers/vault.ts';
@@ -317,4 +320,49 @@ test('broker down: reads go on, a local write queues; kill -9 and restart while 
   assert.ok(!JSON.stringify(entries).includes(PASSWORD_3), 'its password went sealed');
   const custody = entries.filter((e) => e.kind === 'custody').map((e) => e.payload.id as string);
   assert.equal(new Set(custody).size, custody.length);
+});
+
+test('with its real certificate and the shipped ACL, the appliance cannot read (or write) another appliance\'s topics', async () => {
+  // The appliance's own broker identity, from its vault (the running service keeps it open; LMDB allows a second reader).
+  const config = configSchema.parse({ dataDir: envApp.OUTPOST_DATA_DIR, rootKey: { allowFile: true, file: envApp.OUTPOST_ROOT_KEY__FILE } });
+  const vault = await Vault.open(config, { create: false, log: silent });
+  let own: EnrolledCentre['link'];
+  try {
+    own = enrolledCentre(vault)!.link;
+  } finally {
+    await vault.close();
+  }
+  assert.equal(own.applianceId, applianceId);
+  const other = `other-${randomBytes(3).toString('hex')}`;
+  const connect = (identity: { cert: string; key: string }, clientId: string) =>
+    mqtt.connectAsync(broker.url, { ca: own.ca, ...identity, clientId, protocolVersion: 5, reconnectPeriod: 0 });
+  // Its own certificate under another client id, so the service's session is left alone.
+  const spy = await connect(own, `${applianceId}-spy`);
+  const victim = await connect(broker.clientCert(other), other);
+  cleanups.push(() => spy.endAsync(true), () => victim.endAsync(true));
+  const spied: string[] = [];
+  const victimGot: string[] = [];
+  const centreGot: string[] = [];
+  spy.on('message', (topic, payload) => spied.push(`${topic} ${payload.toString()}`));
+  victim.on('message', (_topic, payload) => victimGot.push(payload.toString()));
+  crafter.on('message', (topic, payload) => centreGot.push(`${topic} ${payload.toString()}`));
+  await victim.subscribeAsync(topics.downAll(other), { qos: 1 });
+  await until('the centre\'s client back after the broker restart', () => crafter.connected);
+  await crafter.subscribeAsync(`outpost/${other}/up/#`, { qos: 1 });
+  await victim.publishAsync(topics.status(other), JSON.stringify({ state: 'online' }), { qos: 1, retain: true });
+  // Mosquitto grants these and then delivers through them only what the ACL lets it read.
+  await spy.subscribeAsync([topics.downAll(other), 'outpost/+/down/#', `outpost/${other}/up/#`, 'outpost/+/up/#', topics.status(other), '#'], { qos: 1 });
+
+  await crafter.publishAsync(topics.down(other, 'delta'), 'for-the-other-only', { qos: 1 });
+  await victim.publishAsync(topics.up(other, 'apilog'), 'the-others-upstream', { qos: 1 });
+  const refused = (err: Error & { code?: number }) => err.code === 0x87;
+  await assert.rejects(spy.publishAsync(topics.up(other, 'apilog'), 'spoofed', { qos: 1 }), refused);
+  await assert.rejects(spy.publishAsync(topics.down(other, 'delta'), 'injected', { qos: 1 }), refused);
+  // A marker on the spy's own downstream, so "nothing arrived" is not just "not yet".
+  await crafter.publishAsync(topics.down(applianceId, 'acl-marker'), 'spy-marker', { qos: 1 });
+  await until('every marker delivered', () => victimGot.includes('for-the-other-only') && centreGot.some((m) => m.endsWith('the-others-upstream')) && spied.some((m) => m.endsWith('spy-marker')));
+  await sleep(200);
+  assert.deepEqual(spied.filter((m) => m.includes(other)), [], 'the appliance read another appliance\'s topics');
+  assert.deepEqual(victimGot, ['for-the-other-only']);
+  assert.ok(!centreGot.some((m) => m.includes('spoofed')));
 });

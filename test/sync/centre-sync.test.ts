@@ -229,16 +229,20 @@ describe('the centre over a real broker', () => {
     await drain.stop();
   });
 
-  it('orderUp at the centre: an entry ahead is ignored until its turn; a skipped floor counts as lost', async () => {
+  it('orderUp at the centre: an entry ahead is held until its turn; a skipped floor counts as lost', async () => {
     const a = appliances[0]!;
     const send = (seq: number, floor: number, kind = 'apilog') =>
       a.client.publishAsync(topics.up(a.id, kind), JSON.stringify({ id: ulid(seq), seq, floor, kind, createdAt: Date.now(), payload: { seq } }), { qos: 1 });
+    const { held, heldApplied, outOfOrder } = server.counters;
     await send(2, 1);
+    await until('entry 2 held', () => store.upstream.state(a.id).held === 1);
+    assert.equal(store.upstream.entry(a.id, 2), undefined, 'the early one is not applied before its predecessor');
     await send(1, 1);
-    await until('entry 1', () => store.upstream.state(a.id).lastSeq === 1);
+    await until('entries 1 and 2', () => store.upstream.state(a.id).lastSeq === 2);
     await server.idle();
-    assert.equal(store.upstream.entry(a.id, 2), undefined, 'the early one was not stored');
-    await send(2, 1);
+    assert.equal(store.upstream.entry(a.id, 2)?.id, ulid(2));
+    assert.deepEqual([server.counters.held - held, server.counters.heldApplied - heldApplied, server.counters.outOfOrder - outOfOrder], [1, 1, 0]);
+    await send(2, 1); // sent again: a duplicate
     await send(6, 6); // entries 3..5 dropped by the appliance's outbox bounds
     await until('entry 6', () => store.upstream.state(a.id).lastSeq === 6);
     assert.equal(store.upstream.state(a.id).lost, 3);

@@ -38,3 +38,59 @@ test('an appliance that starts over counts from seq 1 again and keeps its earlie
     await dir.remove();
   }
 });
+
+test('entries ahead of a missing one are held and applied when it comes; the hold is bounded and expires', async () => {
+  const dir = await tempDir();
+  const vault = await Vault.open(testConfig(dir.path), { create: true, log: memoryLog().log });
+  try {
+    const log = new UpstreamLog(vault);
+    const ids = new IdSource(Date.now);
+    const made = new Map<number, string>();
+    const entry = (seq: number, floor = 1): { type: 'entry'; app: string; message: UpMessage } => {
+      if (!made.has(seq)) made.set(seq, ids.next());
+      return { type: 'entry', app: 'a1', message: { id: made.get(seq)!, seq, floor, kind: seq === 2 ? 'change' : 'apilog', createdAt: 1, payload: { seq } } };
+    };
+    const batch = (seqs: Array<number | [number, number]>, now = 1000, holdMax?: number) =>
+      log.applyBatch(seqs.map((s) => (Array.isArray(s) ? entry(s[0], s[1]) : entry(s))), now, { holdMax });
+
+    // 3 and 2 come first (another worker has 1): held; 1 brings both in, in order, in its transaction.
+    assert.deepEqual((await batch([3, 2])).verdicts, ['held', 'held']);
+    assert.equal(log.state('a1').held, 2);
+    assert.equal(log.entry('a1', 2), undefined);
+    const one = await batch([1, 4]);
+    assert.deepEqual(one.verdicts, ['applied', 'applied']);
+    assert.equal(one.fromHold, 2);
+    assert.deepEqual(one.changes, [{ app: 'a1', seq: 2 }], 'a held change request is decided like any other');
+    assert.deepEqual([...log.audit('a1')].map((e) => e.seq), [1, 2, 3, 4]);
+    assert.equal(log.state('a1').held, 0);
+    assert.equal(log.held.getCount(), 0);
+
+    // At most holdMax per appliance: the next one ahead is dropped (the appliance resends it).
+    assert.deepEqual((await batch([6, 7, 8], 1000, 2)).verdicts, ['held', 'held', 'out-of-order']);
+    assert.deepEqual((await batch([7], 1000, 2)).verdicts, ['held'], 'sent again while held: refreshed, not counted twice');
+    assert.equal(log.state('a1').held, 2);
+    assert.equal(log.state('a1').outOfOrder, 1);
+
+    // A floor above the last seq: the appliance dropped 5..8, so the held 6 and 7 go too.
+    const jump = await batch([[9, 9]]);
+    assert.deepEqual([jump.verdicts, jump.lost, jump.fromHold], [['applied'], 4, 0]);
+    assert.equal(log.state('a1').held, 0);
+    assert.equal(log.held.getCount(), 0);
+
+    // Expiry: a held entry whose predecessor does not come within holdMs goes.
+    assert.deepEqual((await batch([11], 5000)).verdicts, ['held']);
+    assert.equal(await log.expireHeld(5000 + 999, 1000), 0);
+    assert.equal(await log.expireHeld(5000 + 1000, 1000), 1);
+    assert.equal(log.state('a1').held, 0);
+    assert.deepEqual((await batch([10, 11])).verdicts, ['applied', 'applied'], 'the resend brings it back');
+
+    // Starting over forgets what was held of the old sequence.
+    assert.deepEqual((await batch([13])).verdicts, ['held']);
+    await log.startOver('a1');
+    assert.equal(log.state('a1').held, 0);
+    assert.equal(log.held.getCount(), 0);
+  } finally {
+    await vault.close();
+    await dir.remove();
+  }
+});

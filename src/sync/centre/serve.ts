@@ -2,6 +2,9 @@
 // applies it in order per appliance (upstream.ts), decides change requests (changes.ts),
 // answers resync requests with a snapshot, and acknowledges what it holds with a signed ack
 // on `outpost/<id>/down/ack`, coalesced per burst (at most every `ackEveryMs` while busy).
+// Entries that reach this worker ahead of their predecessor (which another worker of the
+// group has) are held in the shared store and applied by whichever worker commits the
+// predecessor; a timer drops those held longer than `holdMs`, for the appliance to resend.
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { encodeMessage } from '../crypto/sign.ts';
@@ -26,6 +29,10 @@ export interface ServeOptions {
   batch?: number;
   /** A resync request is ignored when a snapshot newer than its lastAppliedSeq went out this recently. */
   resyncQuietMs?: number;
+  /** Most entries held per appliance while their predecessor is missing (upstream.ts). */
+  holdMax?: number;
+  /** A held entry whose predecessor has not come within this long is dropped; the appliance resends it. */
+  holdMs?: number;
   now?: () => number;
   brokerCa?: string;
   reconnectPeriodMs?: number;
@@ -35,7 +42,14 @@ export interface ServeCounters {
   received: number;
   applied: number;
   duplicates: number;
+  /** Arrived ahead of a missing entry and dropped because the hold was full: left to the resend. */
   outOfOrder: number;
+  /** Arrived ahead of a missing entry and held. */
+  held: number;
+  /** Held entries (by this worker or another) that this worker applied once their predecessor was. */
+  heldApplied: number;
+  /** Held entries this worker dropped after `holdMs` without their predecessor. */
+  heldExpired: number;
   lost: number;
   /** Unparseable or misaddressed messages, dropped. */
   invalid: number;
@@ -57,7 +71,7 @@ export interface Server {
 }
 
 export async function startServe(store: CentreStore, options: ServeOptions): Promise<Server> {
-  const { log, shareGroup = 'centre', ackEveryMs = 200, batch = 500, resyncQuietMs = 2000, now = Date.now } = options;
+  const { log, shareGroup = 'centre', ackEveryMs = 200, batch = 500, resyncQuietMs = 2000, holdMax = 5000, holdMs = 10_000, now = Date.now } = options;
   const url = brokerUrlFor(store, options.url);
   const client = mqtt.connect(url, centreClientOptions(store, { clientId: options.clientId, clean: false, brokerCa: options.brokerCa, reconnectPeriodMs: options.reconnectPeriodMs }));
   const link: CentreLink = {
@@ -65,7 +79,22 @@ export async function startServe(store: CentreStore, options: ServeOptions): Pro
     publish: async (topic, payload) => void (await client.publishAsync(topic, payload, { qos: 1 })),
     close: () => client.endAsync(),
   };
-  const counters: ServeCounters = { received: 0, applied: 0, duplicates: 0, outOfOrder: 0, lost: 0, invalid: 0, acks: 0, changes: 0, snapshots: 0, rejectedReports: 0, errors: 0 };
+  const counters: ServeCounters = {
+    received: 0,
+    applied: 0,
+    duplicates: 0,
+    outOfOrder: 0,
+    held: 0,
+    heldApplied: 0,
+    heldExpired: 0,
+    lost: 0,
+    invalid: 0,
+    acks: 0,
+    changes: 0,
+    snapshots: 0,
+    rejectedReports: 0,
+    errors: 0,
+  };
   const queue: Incoming[] = [];
   const owed = new Set<string>();
   const lastSnapshot = new Map<string, { seq: number; at: number }>();
@@ -139,12 +168,15 @@ export async function startServe(store: CentreStore, options: ServeOptions): Pro
     for (const { app, seq } of store.upstream.pendingChanges()) await change(app, seq);
     while (queue.length > 0 && !stopped) {
       const items = queue.splice(0, batch);
-      const result = await store.upstream.applyBatch(items, now());
+      const result = await store.upstream.applyBatch(items, now(), { holdMax });
       result.verdicts.forEach((v) => {
         if (v === 'applied') counters.applied++;
         else if (v === 'duplicate') counters.duplicates++;
+        else if (v === 'held') counters.held++;
         else if (v === 'out-of-order') counters.outOfOrder++;
       });
+      counters.applied += result.fromHold;
+      counters.heldApplied += result.fromHold;
       counters.lost += result.lost;
       if (result.lost > 0) log.warn({ lost: result.lost }, 'centre: appliances dropped upstream entries before sending them');
       for (const app of result.touched) owed.add(app);
@@ -161,6 +193,24 @@ export async function startServe(store: CentreStore, options: ServeOptions): Pro
     }
     if (owed.size > 0) await sendAcks();
   }
+
+  // Held entries wait for a predecessor another worker may never get (it died, or the broker
+  // lost it): after `holdMs` they go, and the appliance's resend brings them back.
+  let sweeping: Promise<void> | undefined;
+  const sweep = setInterval(
+    () => {
+      sweeping ??= store.upstream
+        .expireHeld(now(), holdMs)
+        .then((n) => {
+          counters.heldExpired += n;
+          if (n > 0) log.info({ expired: n, holdMs }, 'centre: held upstream entries dropped; their predecessor did not come (the appliances resend them)');
+        })
+        .catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'centre: dropping expired held entries failed; retried'))
+        .finally(() => (sweeping = undefined));
+    },
+    Math.max(50, Math.min(1000, holdMs / 4)),
+  );
+  sweep.unref();
 
   async function change(app: string, seq: number): Promise<void> {
     try {
@@ -206,7 +256,8 @@ export async function startServe(store: CentreStore, options: ServeOptions): Pro
     idle: () => (queue.length === 0 && !running ? Promise.resolve() : new Promise((done) => idleWaiters.push(done))),
     async stop() {
       stopped = true;
-      await running;
+      clearInterval(sweep);
+      await Promise.all([running, sweeping]);
       await client.endAsync();
     },
   };

@@ -1,7 +1,9 @@
 // What the centre keeps of each appliance's upstream: the outbox entries applied in order by
 // `orderUp` (one LMDB transaction per burst, so several `serve` workers on one store never
 // apply an entry twice), de-duplicated by outbox id, plus the per-appliance state that
-// `centre status` shows (last seq applied, lost, online, last seen, last health).
+// `centre status` shows (last seq applied, lost, online, last seen, last health). Entries that
+// arrive ahead of their predecessor are held in the store, so whichever worker commits the
+// predecessor applies them in the same transaction.
 import type { Database } from 'lmdb';
 import { z } from 'zod';
 import type { Vault } from '../../vault/index.ts';
@@ -18,7 +20,10 @@ export interface UpState {
   /** Entries the appliance dropped (outbox bounds) before sending them, by its `floor`. */
   lost: number;
   duplicates: number;
+  /** Entries that arrived ahead of a missing one and were dropped (the hold was full). */
   outOfOrder: number;
+  /** Entries held now, waiting for their predecessor (`centre-up-held`). */
+  held: number;
   invalid: number;
   lastSeen: number | null;
   lastHealth: HealthReport | null;
@@ -42,6 +47,13 @@ export interface StoredEntry {
   payload: unknown;
   /** Set when the payload did not match its kind's schema: kept (the sequence must go on), not acted on. */
   problem?: string;
+}
+
+/** An entry that arrived ahead of its predecessor, kept until the predecessor is applied. */
+export interface HeldEntry {
+  message: UpMessage;
+  problem?: string;
+  heldAt: number;
 }
 
 export interface DirectReport {
@@ -110,7 +122,8 @@ export function parseUp(topic: string, bytes: Buffer): ParseResult {
   return { ok: true, item: { type: 'entry', app: where.applianceId, message } };
 }
 
-export type Verdict = 'applied' | 'duplicate' | 'out-of-order' | 'status' | 'direct';
+/** 'held': ahead of a missing entry, kept until it comes; 'out-of-order': ahead, and the hold was full (dropped). */
+export type Verdict = 'applied' | 'duplicate' | 'held' | 'out-of-order' | 'status' | 'direct';
 
 export interface BatchResult {
   verdicts: Verdict[];
@@ -119,6 +132,13 @@ export interface BatchResult {
   /** Change requests applied in this batch, in order, for the model. */
   changes: Array<{ app: string; seq: number }>;
   lost: number;
+  /** Held entries (this worker's or another's) applied in this batch once their predecessor was. */
+  fromHold: number;
+}
+
+export interface HoldOptions {
+  /** Most entries held per appliance; one more ahead of a missing entry is dropped (the appliance resends it). */
+  holdMax?: number;
 }
 
 export const emptyState = (): UpState => ({
@@ -128,6 +148,7 @@ export const emptyState = (): UpState => ({
   lost: 0,
   duplicates: 0,
   outOfOrder: 0,
+  held: 0,
   invalid: 0,
   lastSeen: null,
   lastHealth: null,
@@ -138,6 +159,8 @@ export const emptyState = (): UpState => ({
 });
 
 const pad = (seq: number) => String(seq).padStart(16, '0');
+/** The appliance of a `<appliance>/<seq>` key. */
+const appOf = (key: string) => key.slice(0, key.lastIndexOf('/'));
 
 export class UpstreamLog {
   readonly entries: Database<StoredEntry, string>;
@@ -146,6 +169,8 @@ export class UpstreamLog {
   readonly direct: Database<DirectReport, string>;
   /** Change requests applied upstream whose outcome the model has not produced yet (survives a crash in between). */
   readonly pending: Database<number, string>;
+  /** Entries ahead of a missing one, by `<appliance>/<seq>` (the appliance's seq, without the offset). */
+  readonly held: Database<HeldEntry, string>;
   #directCounter = 0;
 
   constructor(readonly vault: Vault) {
@@ -154,6 +179,7 @@ export class UpstreamLog {
     this.states = vault.database<UpState>('centre-up-state');
     this.direct = vault.database<DirectReport>('centre-up-direct');
     this.pending = vault.database<number>('centre-up-pending');
+    this.held = vault.database<HeldEntry>('centre-up-held');
   }
 
   state(app: string): UpState {
@@ -167,10 +193,13 @@ export class UpstreamLog {
   /**
    * Applies a burst in one write transaction: per appliance, `orderUp` against the stored
    * state (so two workers that both received an entry apply it once), an id already stored
-   * is a duplicate whatever its seq, and the entry and the new state commit together.
+   * is a duplicate whatever its seq, and the entry and the new state commit together. An
+   * entry ahead of a missing one is held (up to `holdMax` per appliance); after each applied
+   * entry the held one that follows it, whoever held it, is applied too. The transaction
+   * reads what other workers committed, so a held entry cannot miss its predecessor.
    */
-  async applyBatch(items: Incoming[], now: number): Promise<BatchResult> {
-    const result: BatchResult = { verdicts: [], touched: new Set(), changes: [], lost: 0 };
+  async applyBatch(items: Incoming[], now: number, { holdMax = 5000 }: HoldOptions = {}): Promise<BatchResult> {
+    const result: BatchResult = { verdicts: [], touched: new Set(), changes: [], lost: 0, fromHold: 0 };
     await this.vault.root.transaction(() => {
       const states = new Map<string, UpState>();
       const stateOf = (app: string) => {
@@ -188,7 +217,11 @@ export class UpstreamLog {
           continue;
         }
         if (item.type === 'direct') {
-          void this.direct.put(`${item.app}/${pad(now)}-${String(this.#directCounter++ % 1e6).padStart(6, '0')}`, { kind: item.kind, receivedAt: now, payload: item.payload });
+          // The counter is this process's: another worker may have used the same key this millisecond.
+          const next = () => `${item.app}/${pad(now)}-${String(this.#directCounter++ % 1e6).padStart(6, '0')}`;
+          let key = next();
+          while (this.direct.doesExist(key)) key = next();
+          void this.direct.put(key, { kind: item.kind, receivedAt: now, payload: item.payload });
           result.verdicts.push('direct');
           continue;
         }
@@ -201,32 +234,12 @@ export class UpstreamLog {
           continue;
         }
         if (verdict.action === 'out-of-order') {
-          s.outOfOrder++;
-          result.verdicts.push('out-of-order');
+          result.verdicts.push(this.#hold(item.app, s, m, item.problem, now, holdMax));
           continue;
         }
-        const stored: StoredEntry = { id: m.id, seq: m.seq, kind: m.kind, createdAt: m.createdAt, receivedAt: now, payload: m.payload };
-        if (item.problem) {
-          stored.problem = item.problem;
-          s.invalid++;
-        }
-        const at = s.offset + m.seq;
-        void this.entries.put(`${item.app}/${pad(at)}`, stored);
-        void this.byId.put(`${item.app}/${m.id}`, at);
-        s.lastSeq = m.seq;
-        s.lastId = m.id;
-        s.applied++;
-        s.lost += verdict.lost;
-        result.lost += verdict.lost;
-        if (m.kind === 'health' && !item.problem) {
-          s.lastHealth = m.payload as HealthReport;
-          s.healthAt = now;
-        }
-        if (m.kind === 'change' && !item.problem) {
-          void this.pending.put(`${item.app}/${pad(at)}`, 1);
-          result.changes.push({ app: item.app, seq: at });
-        }
+        this.#applyEntry(item.app, s, m, item.problem, verdict.lost, now, result);
         result.verdicts.push('applied');
+        this.#applyHeld(item.app, s, now, result);
       }
       for (const [app, s] of states) void this.states.put(app, s);
     });
@@ -234,14 +247,105 @@ export class UpstreamLog {
     return result;
   }
 
+  /** Inside the transaction: keeps an entry that came ahead of its predecessor, if there is room. */
+  #hold(app: string, s: UpState, m: UpMessage, problem: string | undefined, now: number, holdMax: number): Verdict {
+    const key = `${app}/${pad(m.seq)}`;
+    const again = this.held.doesExist(key); // sent again while held: refreshed, not counted twice
+    if (!again && s.held >= holdMax) {
+      s.outOfOrder++;
+      return 'out-of-order';
+    }
+    void this.held.put(key, problem ? { message: m, problem, heldAt: now } : { message: m, heldAt: now });
+    if (!again) s.held++;
+    return 'held';
+  }
+
+  /** Inside the transaction: applies the held entries that now follow the last applied one. */
+  #applyHeld(app: string, s: UpState, now: number, result: BatchResult): void {
+    while (s.held > 0) {
+      const key = `${app}/${pad(s.lastSeq + 1)}`;
+      const h = this.held.get(key);
+      if (!h) return;
+      void this.held.remove(key);
+      s.held--;
+      // Held means seq > last + 1 and floor < seq at the time, so it fits exactly when seq = last + 1.
+      const verdict = this.byId.doesExist(`${app}/${h.message.id}`) ? ({ action: 'duplicate' } as const) : orderUp(s.lastSeq, h.message);
+      if (verdict.action !== 'apply') continue;
+      this.#applyEntry(app, s, h.message, h.problem, verdict.lost, now, result);
+      result.fromHold++;
+    }
+  }
+
+  /** Inside the transaction: stores an entry that `orderUp` accepted and moves the state. */
+  #applyEntry(app: string, s: UpState, m: UpMessage, problem: string | undefined, lost: number, now: number, result: BatchResult): void {
+    const stored: StoredEntry = { id: m.id, seq: m.seq, kind: m.kind, createdAt: m.createdAt, receivedAt: now, payload: m.payload };
+    if (problem) {
+      stored.problem = problem;
+      s.invalid++;
+    }
+    const at = s.offset + m.seq;
+    void this.entries.put(`${app}/${pad(at)}`, stored);
+    void this.byId.put(`${app}/${m.id}`, at);
+    // A floor above the last seq skips entries the appliance dropped: any of them held go too.
+    if (lost > 0 && s.held > 0) {
+      for (const key of [...this.held.getKeys({ start: `${app}/${pad(s.lastSeq + 1)}`, end: `${app}/${pad(m.seq + 1)}` })]) {
+        void this.held.remove(key);
+        s.held--;
+      }
+    }
+    s.lastSeq = m.seq;
+    s.lastId = m.id;
+    s.applied++;
+    s.lost += lost;
+    result.lost += lost;
+    if (m.kind === 'health' && !problem) {
+      s.lastHealth = m.payload as HealthReport;
+      s.healthAt = now;
+    }
+    if (m.kind === 'change' && !problem) {
+      void this.pending.put(`${app}/${pad(at)}`, 1);
+      result.changes.push({ app, seq: at });
+    }
+  }
+
+  /**
+   * Drops held entries older than `holdMs` (the appliance sends them again after its resend
+   * timeout) and any whose seq is no longer ahead. Returns how many still-ahead ones went.
+   */
+  async expireHeld(now: number, holdMs: number): Promise<number> {
+    const stale = (key: string, h: HeldEntry) => h.heldAt <= now - holdMs || h.message.seq <= this.state(appOf(key)).lastSeq;
+    // A read first: nothing to drop is the common case, and a write transaction is not free.
+    let any = false;
+    for (const { key, value } of this.held.getRange({})) if ((any = stale(String(key), value))) break;
+    if (!any) return 0;
+    let expired = 0;
+    await this.vault.root.transaction(() => {
+      const states = new Map<string, UpState>();
+      for (const { key, value } of [...this.held.getRange({})]) {
+        const app = appOf(String(key));
+        let s = states.get(app);
+        if (!s) states.set(app, (s = this.state(app)));
+        if (value.heldAt > now - holdMs && value.message.seq > s.lastSeq) continue;
+        void this.held.remove(key);
+        s.held = Math.max(0, s.held - 1);
+        if (value.message.seq > s.lastSeq) expired++;
+      }
+      for (const [app, s] of states) void this.states.put(app, s);
+    });
+    await this.vault.root.flushed;
+    return expired;
+  }
+
   /**
    * The appliance starts over (re-enrolled with a new vault, so its outbox counts from 1
-   * again): its next entry is seq 1, stored after everything it sent before.
+   * again): its next entry is seq 1, stored after everything it sent before. What it had
+   * held belongs to the old sequence and goes.
    */
   async startOver(app: string): Promise<void> {
     await this.vault.root.transaction(() => {
       const s = this.state(app);
-      void this.states.put(app, { ...s, offset: s.offset + s.lastSeq, lastSeq: 0, lastId: null });
+      for (const key of [...this.held.getKeys({ start: `${app}/`, end: `${app}/~` })]) void this.held.remove(key);
+      void this.states.put(app, { ...s, offset: s.offset + s.lastSeq, lastSeq: 0, lastId: null, held: 0 });
     });
     await this.vault.root.flushed;
   }
