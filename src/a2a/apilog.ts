@@ -1,9 +1,9 @@
 // The A2A API log (document 004 "API logs"): one clear record per call, keyed by the time it
 // finished so time ranges are key ranges and a shipper can resume from a cursor. It holds
 // who called, from where, what and how it ended; never a body, a header or a secret value.
-import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Database } from 'lmdb';
+import { RecordBytes } from './apilog-encoding.ts';
 import type { Logger } from '../log.ts';
 import type { Vault } from '../vault/index.ts';
 import type { A2aEnv, A2aServices } from './context.ts';
@@ -64,9 +64,11 @@ export class ApiLog {
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #purging = false;
+  readonly #bytes: RecordBytes;
 
   constructor(readonly vault: Vault) {
     this.db = vault.database<ApiLogEntry>('a2a-apilog');
+    this.#bytes = new RecordBytes(this.db);
   }
 
   /**
@@ -84,33 +86,38 @@ export class ApiLog {
     return id;
   }
 
-  /** Issues every waiting entry's write in this turn: LMDB commits them in one transaction. */
+  /**
+   * Writes every waiting entry as one LMDB batch: one write request and one promise for the lot
+   * rather than a put, a promise and two handlers per entry (docs/benchmarks.md, A2A). A failed
+   * batch is a failed write of each of its entries.
+   */
   #writeWaiting(): void {
     if (this.#batchTimer) clearTimeout(this.#batchTimer);
     this.#batchTimer = undefined;
     const batch = this.#waiting;
     if (batch.length === 0) return;
     this.#waiting = [];
+    const failed = (err: unknown) => {
+      for (const { onError } of batch) onError?.(err);
+    };
     // The vault was closed without close() here (a test, a shutdown path that forgot): the
     // entries cannot be written; say so to each as a failed write.
-    if (!this.#open()) {
-      for (const { onError } of batch) onError?.(new Error('the vault was closed before the API log entry was written'));
-      return;
+    if (!this.#open()) return failed(new Error('the vault was closed before the API log entry was written'));
+    // Within a batch lmdb answers every put with the batch's own promise: one to wait for.
+    const writes = new Set<unknown>();
+    try {
+      writes.add(
+        this.db.batch(() => {
+          // The entry's bytes, as the database's encoder writes them (lmdb puts asBinary() as it is).
+          for (const { id, entry } of batch) writes.add(this.db.put(id, this.#bytes.of({ id, ...entry }) as ApiLogEntry));
+        }),
+      );
+    } catch (err) {
+      return failed(err);
     }
-    for (const { id, entry, onError } of batch) {
-      let write: Promise<unknown>;
-      try {
-        write = this.db.put(id, { id, ...entry }).then(
-          () => undefined,
-          (err: unknown) => onError?.(err),
-        );
-      } catch (err) {
-        onError?.(err);
-        continue;
-      }
-      this.#inflight.add(write);
-      void write.finally(() => this.#inflight.delete(write));
-    }
+    const settled = Promise.all(writes).then(undefined, failed);
+    this.#inflight.add(settled);
+    void settled.finally(() => this.#inflight.delete(settled));
   }
 
   #open(): boolean {
@@ -245,15 +252,19 @@ function parseLoggedUrl(rawUrl: string): string {
   return out.length > MAX_URL ? out.slice(0, MAX_URL) : out;
 }
 
-/** The peer's address; null where there is no socket (app.request() in tests). */
+/** The peer's address (as getConnInfo reads it, without its objects); null where there is no socket (app.request() in tests). */
 function remoteIp(c: Context<A2aEnv>): string | null {
-  try {
-    const address = getConnInfo(c).remote.address;
-    if (!address) return null;
-    return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-  } catch {
-    return null;
-  }
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } }; server?: { incoming?: { socket?: { remoteAddress?: string } } } } | undefined;
+  const address = (env?.server ?? env)?.incoming?.socket?.remoteAddress;
+  if (!address) return null;
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+// Calls that arrive in the same millisecond log the same `time`: format it once.
+let lastTime = { ms: NaN, iso: '' };
+function isoTime(ms: number): string {
+  if (ms !== lastTime.ms) lastTime = { ms, iso: new Date(ms).toISOString() };
+  return lastTime.iso;
 }
 
 /** Records every call after it is answered; a logging failure is logged and never reaches the caller. */
@@ -290,7 +301,7 @@ export function apiLogMiddleware(apiLog: ApiLog, s: A2aServices): MiddlewareHand
             url: loggedUrl(c.req.url),
             error: call?.error ?? (thrown ? 'internal error' : null),
             duration_ms: Math.round((performance.now() - started) * 100) / 100,
-            time: new Date(arrived).toISOString(),
+            time: isoTime(arrived),
           },
           s.now(),
           failed(reqId),

@@ -73,5 +73,10 @@ export function notFoundBody() {
  * c.header() for this request are not in it: for routes that set none.
  */
 export function jsonAnswer(body: unknown, headers: Record<string, string>, status = 200): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+  return jsonTextAnswer(JSON.stringify(body), headers, status);
+}
+
+/** jsonAnswer() for a body already serialised (a route that keeps the text of its answers). */
+export function jsonTextAnswer(json: string, headers: Record<string, string>, status = 200): Response {
+  return new Response(json, { status, headers: { 'content-type': 'application/json', ...headers } });
 }

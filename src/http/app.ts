@@ -4,6 +4,7 @@ import { Hono, type ErrorHandler } from 'hono';
 import type { Logger } from 'pino';
 import { accessLog, closeUnreadBodies, requestId } from './middleware.ts';
 import type { Metrics } from './metrics.ts';
+import { RememberingRouter } from './router.ts';
 
 export type AppEnv = { Variables: { requestId: string; renderError?: ErrorHandler<any> } };
 
@@ -18,7 +19,7 @@ export interface AppOptions {
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
   const { log, metrics } = options;
-  const app = new Hono<AppEnv>();
+  const app = new Hono<AppEnv>({ router: new RememberingRouter() });
   app.use('*', requestId());
   app.use('*', accessLog({ log, metrics }));
   app.use('*', closeUnreadBodies());

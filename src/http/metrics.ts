@@ -21,8 +21,11 @@ export class Counter {
   readonly #values = new Map<string, number>();
   constructor(readonly name: string, readonly help: string) {}
   inc(labels: Labels = {}, by = 1): void {
-    const key = labelText(labels);
-    this.#values.set(key, (this.#values.get(key) ?? 0) + by);
+    this.incText(labelText(labels), by);
+  }
+  /** inc() with the label text already built (labelText()). */
+  incText(text: string, by = 1): void {
+    this.#values.set(text, (this.#values.get(text) ?? 0) + by);
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
@@ -37,7 +40,10 @@ export class Histogram {
   readonly #series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
   constructor(readonly name: string, readonly help: string, readonly buckets = BUCKETS) {}
   observe(labels: Labels, seconds: number): void {
-    const key = labelText(labels);
+    this.observeText(labelText(labels), labels, seconds);
+  }
+  /** observe() with the label text already built (labelText(labels)). */
+  observeText(key: string, labels: Labels, seconds: number): void {
     let s = this.#series.get(key);
     if (!s) {
       s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
@@ -67,10 +73,34 @@ export interface Sampled {
   sample(): Array<{ labels?: Labels; value: number }>;
 }
 
+/** The label texts of one method and route: the latency's, and the count's by status. */
+interface RouteLabels {
+  labels: Labels;
+  latency: string;
+  byStatus: Map<number, string>;
+}
+
 export class Metrics {
   readonly requests = new Counter('outpost_http_requests_total', 'HTTP requests by method, route and status');
   readonly latency = new Histogram('outpost_http_request_duration_seconds', 'HTTP request latency by method and route');
   readonly #sampled: Sampled[] = [];
+  // Label texts by method and route pattern (a bounded set: the app's routes), built once.
+  readonly #routes = new Map<string, Map<string, RouteLabels>>();
+
+  /** Counts one HTTP request and observes its latency, as requests.inc() and latency.observe() would. */
+  request(method: string, route: string, status: number, seconds: number): void {
+    let byRoute = this.#routes.get(method);
+    if (!byRoute) this.#routes.set(method, (byRoute = new Map()));
+    let known = byRoute.get(route);
+    if (!known) {
+      const labels = { method, route };
+      byRoute.set(route, (known = { labels, latency: labelText(labels), byStatus: new Map() }));
+    }
+    let count = known.byStatus.get(status);
+    if (count === undefined) known.byStatus.set(status, (count = labelText({ method, route, status: String(status) })));
+    this.requests.incText(count);
+    this.latency.observeText(known.latency, known.labels, seconds);
+  }
 
   sample(metric: Sampled): void {
     this.#sampled.push(metric);

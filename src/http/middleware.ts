@@ -38,10 +38,7 @@ export function accessLog(options: { log: Logger; metrics: Metrics }): Middlewar
     const started = performance.now();
     await next();
     const seconds = (performance.now() - started) / 1000;
-    const route = c.req.routePath || 'unmatched';
-    const labels = { method: c.req.method, route, status: String(c.res.status) };
-    metrics.requests.inc(labels);
-    metrics.latency.observe({ method: c.req.method, route }, seconds);
+    metrics.request(c.req.method, c.req.routePath || 'unmatched', c.res.status, seconds);
     // The path only (query strings can carry credentials: A2A "without OAuth" mode), with
     // long token-like segments masked (one-time SSO links carry their token in the path).
     if (log.isLevelEnabled('debug')) log.debug({ reqId: c.get('requestId'), method: c.req.method, path: maskTokens(c.req.path), status: c.res.status, ms: +(seconds * 1000).toFixed(2) }, 'request');

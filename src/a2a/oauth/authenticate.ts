@@ -10,7 +10,7 @@ import { A2aError } from '../envelope.ts';
 import { useNonce } from './nonces.ts';
 import { baseStringUri, formPairs, hmacSha1, isFormType, parseAuthorizationHeader, signatureBaseString, signatureMatches, type Pair } from './oauth1.ts';
 import { checkRules } from './rules.ts';
-import { checkToken } from './tokens.ts';
+import { checkToken, type TokenCheck } from './tokens.ts';
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const REQUIRED = ['oauth_consumer_key', 'oauth_token', 'oauth_signature_method', 'oauth_signature', 'oauth_timestamp', 'oauth_nonce'];
@@ -32,7 +32,8 @@ export function sameString(a: string, b: string): boolean {
 
 export function authenticate(s: A2aServices): MiddlewareHandler<A2aEnv> {
   return async function authenticateA2a(c, next) {
-    const authz = await identify(c, s);
+    const proven = identify(c, s);
+    const authz = proven instanceof Promise ? await proven : proven;
     // Proven from here on: even a refusal below is the API log's call of this client.
     c.set('authz', authz);
     if (!s.clients.usable(authz)) throw unauthenticated('authorization or application inactive');
@@ -42,12 +43,22 @@ export function authenticate(s: A2aServices): MiddlewareHandler<A2aEnv> {
   };
 }
 
-/** Proves who is calling, by whichever method the request uses; throws A2aError otherwise. */
-async function identify(c: A2aContext, s: A2aServices): Promise<Authorization> {
+/**
+ * Proves who is calling, by whichever method the request uses; throws A2aError otherwise. A
+ * bearer token is checked without waiting (but for an expired one); the other methods may read
+ * the body or remember a nonce.
+ */
+function identify(c: A2aContext, s: A2aServices): Authorization | Promise<Authorization> {
   const header = c.req.header('authorization');
   if (header !== undefined) {
     const bearer = BEARER.exec(header);
     if (bearer) return viaBearer(s, bearer[1]!);
+  }
+  return identifyOtherwise(c, s, header);
+}
+
+async function identifyOtherwise(c: A2aContext, s: A2aServices, header: string | undefined): Promise<Authorization> {
+  if (header !== undefined) {
     if (/^OAuth(\s|$)/i.test(header)) {
       const params = parseAuthorizationHeader(header);
       if (!params) throw malformed('malformed OAuth Authorization header');
@@ -65,8 +76,12 @@ async function identify(c: A2aContext, s: A2aServices): Promise<Authorization> {
   throw unauthenticated('no credentials');
 }
 
-async function viaBearer(s: A2aServices, token: string): Promise<Authorization> {
-  const check = await checkToken(s, token);
+function viaBearer(s: A2aServices, token: string): Authorization | Promise<Authorization> {
+  const check = checkToken(s, token);
+  return check instanceof Promise ? check.then((checked) => bearerHolder(s, checked)) : bearerHolder(s, check);
+}
+
+function bearerHolder(s: A2aServices, check: TokenCheck): Authorization {
   if (!check.ok) throw unauthenticated(check.reason);
   const authz = s.clients.authorization(check.authzId);
   if (!authz) throw unauthenticated('unknown or revoked token');

@@ -8,13 +8,9 @@ import type { A2aServices } from '../context.ts';
 const PURGE_EVERY_MS = 60_000;
 const lastPurge = new WeakMap<object, number>();
 
-// One handle per vault: Vault.database() opens a new LMDB handle on each call.
-const handles = new WeakMap<object, Database<number, string>>();
-
+// Vault.database() keeps one handle per name.
 function noncesDb(s: A2aServices): Database<number, string> {
-  let db = handles.get(s.vault);
-  if (!db) handles.set(s.vault, (db = s.vault.database<number>('a2a-nonces')));
-  return db;
+  return s.vault.database<number>('a2a-nonces');
 }
 
 function stamp(seconds: number): string {

@@ -1,7 +1,7 @@
 // OAuth 2.0 access tokens: 256 random bits handed out once, kept only as their SHA-256 in
 // a clear LMDB database (hash → authorization, issue and expiry times, secret binding), so
 // they survive a restart, can be revoked, and a copy of the store cannot be replayed.
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, hash, randomBytes } from 'node:crypto';
 import type { Database } from 'lmdb';
 import { DecodedRecords, storedBytes } from '../clients.ts';
 import type { A2aServices } from '../context.ts';
@@ -21,14 +21,9 @@ export type TokenCheck =
 const PURGE_EVERY_MS = 10 * 60_000;
 const lastPurge = new WeakMap<object, number>();
 
-// One handle per vault: Vault.database() opens a new LMDB handle on each call, which cost
-// more than the lookup itself on every authenticated request.
-const handles = new WeakMap<object, Database<TokenRecord, string>>();
-
+// Vault.database() keeps one handle per name.
 function tokensDb(s: Pick<A2aServices, 'vault'>): Database<TokenRecord, string> {
-  let db = handles.get(s.vault);
-  if (!db) handles.set(s.vault, (db = s.vault.database<TokenRecord>('a2a-tokens')));
-  return db;
+  return s.vault.database<TokenRecord>('a2a-tokens');
 }
 
 // Decoded token records, reused while their stored bytes are unchanged (revocation by the CLI
@@ -41,8 +36,9 @@ function tokenRecords(s: Pick<A2aServices, 'vault'>): DecodedRecords<TokenRecord
   return r;
 }
 
+// One-shot: no Hash object per authenticated call.
 function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 // The binding of each authorization's client secret, kept with the secret's sealed record: the
@@ -84,16 +80,15 @@ export async function issueToken(s: A2aServices, authzId: string): Promise<{ tok
   return { token, expiresIn };
 }
 
-/** Looks a presented bearer token up; an expired one is removed on the way. */
-export async function checkToken(s: A2aServices, token: string): Promise<TokenCheck> {
-  const db = tokensDb(s);
+/**
+ * Looks a presented bearer token up; an expired one is removed on the way, the only case that
+ * waits (the others answer at once, without an async frame on every authenticated call).
+ */
+export function checkToken(s: A2aServices, token: string): TokenCheck | Promise<TokenCheck> {
   const key = hashToken(token);
   const record = tokenRecords(s).get(key);
   if (!record) return { ok: false, reason: 'unknown or revoked token' };
-  if (record.expiresAt <= s.now()) {
-    await db.remove(key);
-    return { ok: false, reason: 'token expired' };
-  }
+  if (record.expiresAt <= s.now()) return tokensDb(s).remove(key).then((): TokenCheck => ({ ok: false, reason: 'token expired' }));
   if (bindingFor(s, record.authzId) !== record.binding) return { ok: false, reason: 'client secret rotated since the token was issued' };
   return { ok: true, authzId: record.authzId };
 }

@@ -6,7 +6,7 @@ import { cacheHeaders, checkCache } from '../cache.ts';
 import type { Authorization } from '../clients.ts';
 import { DecodedRecords, storedBytes } from '../clients.ts';
 import { requireResource, type A2aEnv } from '../context.ts';
-import { A2aError, jsonAnswer, success } from '../envelope.ts';
+import { A2aError, jsonAnswer, jsonTextAnswer, success } from '../envelope.ts';
 import { sensitiveWriter } from '../sensitive.ts';
 import { findCredential, secretKey } from './credentials.ts';
 import { takeCustody } from './custody.ts';
@@ -29,6 +29,8 @@ export function registerCredentialGet(app: Hono<A2aEnv>, store: PamStore): void 
     try {
       const secret = credential.hasSecret ? reads.secret(credential.id) : undefined;
       await takeCustody(store, authz, credential);
+      // The common case, in clear and without a parent: the same records give the same text.
+      if (!authz.encryptSensitive && credential.parentId === null) return jsonTextAnswer(reads.answer(credential, device, secret), cache);
       const seal = authz.encryptSensitive ? await sensitiveWriter(store.s, authz) : SAME;
       const plain = secret ? secret.revealString() : null;
       const parent = credential.parentId === null ? undefined : store.credentials.get(credential.parentId);
@@ -56,6 +58,7 @@ class HotReads {
   readonly #credentials: DecodedRecords<Credential>;
   readonly #devices: DecodedRecords<Device>;
   readonly #secrets = new Map<string, { sealed: Buffer; secret: Secret }>();
+  readonly #answers = new Map<string, { credential: Credential; device: Device; secret: Secret | undefined; json: string }>();
 
   constructor(readonly store: PamStore) {
     this.#credentials = new DecodedRecords(store.credentials);
@@ -75,6 +78,22 @@ class HotReads {
     if (!device || !device.active) return undefined;
     const visible = credential.createdBy === authz.id || authz.credentials.includes(credential.id) || this.store.canSeeDevice(authz, device);
     return visible ? { credential, device } : undefined;
+  }
+
+  /**
+   * The JSON answer for a credential without a parent, shown in clear. Its records and secret
+   * are the shared, unchanging objects this class hands out for unchanged stored bytes, so the
+   * same three objects give the same text: it is serialised again only when one of them changed.
+   * Like the secrets, at most MAX_SECRETS answers are kept.
+   */
+  answer(credential: Credential, device: Device, secret: Secret | undefined): string {
+    const hit = this.#answers.get(credential.id);
+    if (hit && hit.credential === credential && hit.device === device && hit.secret === secret) return hit.json;
+    const plain = secret ? secret.revealString() : null;
+    const json = JSON.stringify(success(200, `Credential ${credential.id}`, { credential: credentialView(credential, device, undefined, plain, plain) }));
+    if (this.#answers.size >= HotReads.MAX_SECRETS) this.#answers.clear();
+    this.#answers.set(credential.id, { credential, device, secret, json });
+    return json;
   }
 
   secret(credentialId: string): Secret | undefined {

@@ -73,6 +73,13 @@ test('a changed password, record or visibility is seen on the next read (cached 
   assert.equal((await read()).credential.password, 'third');
   await store.commit(() => store.credentials.put(id, { ...store.credentials.get(id)!, username: 'renamed' }));
   assert.equal((await read()).credential.username, 'renamed');
+  // The kept answer text follows its device and its lifetime too.
+  const deviceId = store.credentials.get(id)!.deviceId;
+  await store.commit(() => store.devices.put(deviceId, { ...store.devices.get(deviceId)!, model: 'remodelled' }));
+  assert.equal((await read()).credential.model, 'remodelled');
+  const refreshedAt = Date.parse('2030-01-02T03:04:05Z');
+  await store.commit(() => store.credentials.put(id, { ...store.credentials.get(id)!, refreshedAt, cacheTtlSeconds: 60 }));
+  assert.equal((await read()).credential.expiration_time, '2030-01-02T03:05:05');
 
   // Granted to b, then taken back.
   assert.equal((await h.call(b, 'GET', `/iso/pam/credential/${id}`)).body.exception?.code, 1007);
