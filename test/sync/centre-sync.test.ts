@@ -12,7 +12,6 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { configSchema } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log.ts';
 import { connectCentre, CentreStore, pushDelta, startServe, type CentreLink, type Server } from '../../src/sync/centre/index.ts';
-import { issueBrokerCertificate } from '../../src/sync/centre/ca.ts';
 import { openMessage, sealToCentre, verifyMessage, type Message } from '../../src/sync/crypto/index.ts';
 import { drainOutbox, encodeUp } from '../../src/sync/drain.ts';
 import { acceptBundle, enrolledCentre, enrolRequest, type EnrolledCentre } from '../../src/sync/enrol.ts';
@@ -21,7 +20,8 @@ import { CENTRE_ID_FLOOR, type DeltaPayload, type SnapshotPayload } from '../../
 import { Outbox } from '../../src/sync/outbox.ts';
 import { topics } from '../../src/sync/topics.ts';
 import { Vault } from '../../src/vault/index.ts';
-import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+import { centreWithBroker } from '../helpers/centre.ts';
+import type { Mosquitto } from '../helpers/mosquitto.ts';
 import { fileRootEnv, memoryLog, OUTPOST_BIN, REPO, tempDir, testConfig, type CliResult } from '../helpers/vault.ts';
 import { sleep, waitUntil } from '../helpers/wait.ts';
 
@@ -111,12 +111,7 @@ describe('the centre over a real broker', () => {
   before(async () => {
     dir = await tempDir('outpost-centre-sync-');
     cleanups.push(dir.remove);
-    store = await CentreStore.open(testConfig(c()), join(c(), 'centre'), { create: true, log: silent });
-    cleanups.push(() => store.close());
-    const { identity } = await store.init();
-    const server = issueBrokerCertificate(identity.ca, ['localhost', '127.0.0.1']);
-    broker = await startMosquitto({ dir: join(dir.path, 'broker'), tls: { caCert: identity.ca.cert, caKey: identity.ca.key, serverCert: server.cert, serverKey: server.key } });
-    cleanups.push(() => broker.stop());
+    ({ store, broker } = await centreWithBroker(c(), join(dir.path, 'broker'), silent, cleanups));
   });
   after(async () => {
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);

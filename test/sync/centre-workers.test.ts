@@ -11,14 +11,14 @@ import { after, before, test } from 'node:test';
 import { configSchema } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log.ts';
 import { CentreStore, startServe, type ServeCounters } from '../../src/sync/centre/index.ts';
-import { issueBrokerCertificate } from '../../src/sync/centre/ca.ts';
 import { verifyMessage } from '../../src/sync/crypto/index.ts';
 import { drainOutbox, type Drain } from '../../src/sync/drain.ts';
 import { acceptBundle, enrolledCentre, enrolRequest } from '../../src/sync/enrol.ts';
 import { connectLink } from '../../src/sync/link.ts';
 import { Outbox } from '../../src/sync/outbox.ts';
 import { Vault } from '../../src/vault/index.ts';
-import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+import { centreWithBroker } from '../helpers/centre.ts';
+import type { Mosquitto } from '../helpers/mosquitto.ts';
 import { fileRootEnv, OUTPOST_BIN, REPO, tempDir, testConfig } from '../helpers/vault.ts';
 import { waitUntil } from '../helpers/wait.ts';
 
@@ -35,12 +35,7 @@ const c = () => join(dir.path, 'c');
 before(async () => {
   dir = await tempDir('outpost-centre-workers-');
   cleanups.push(dir.remove);
-  store = await CentreStore.open(testConfig(c()), join(c(), 'centre'), { create: true, log: silent });
-  cleanups.push(() => store.close());
-  const { identity } = await store.init();
-  const server = issueBrokerCertificate(identity.ca, ['localhost', '127.0.0.1']);
-  broker = await startMosquitto({ dir: join(dir.path, 'broker'), tls: { caCert: identity.ca.cert, caKey: identity.ca.key, serverCert: server.cert, serverKey: server.key } });
-  cleanups.push(() => broker.stop());
+  ({ store, broker } = await centreWithBroker(c(), join(dir.path, 'broker'), silent, cleanups));
 });
 after(async () => {
   for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
