@@ -202,13 +202,21 @@ export class Outbox extends EventEmitter<{ append: [] }> {
     });
     const cursor = take.at(-1)!.cursor;
     const nextSeq = this.#nextSeq;
-    await this.#db.transaction(() => {
-      for (const row of rows) void this.#db.put(row.id, row.value);
-      void this.#meta.put(NEXT_SEQ, nextSeq);
-      void this.#meta.put(CURSOR + name, cursor);
-    });
+    // Counted before the transaction resolves: readers (the drain) see the rows once committed,
+    // which is before the flush that resolves it, and an ack of them must find them counted.
     this.#size += rows.length;
     this.counters.appended += rows.length;
+    try {
+      await this.#db.transaction(() => {
+        for (const row of rows) void this.#db.put(row.id, row.value);
+        void this.#meta.put(NEXT_SEQ, nextSeq);
+        void this.#meta.put(CURSOR + name, cursor);
+      });
+    } catch (err) {
+      this.#size -= rows.length;
+      this.counters.appended -= rows.length;
+      throw err;
+    }
     if (this.#size > this.#limits.maxEntries) {
       const slice = Math.max(this.#size - this.#limits.maxEntries, Math.ceil(this.#limits.maxEntries / 100));
       this.counters.dropped += this.#dropOldest(slice, () => true);

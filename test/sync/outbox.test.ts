@@ -120,6 +120,22 @@ test('refuse-new refuses when full and accepts again after an ack', async () => 
   assert.equal(outbox.size, 4);
 });
 
+test('a reader\'s batch is counted as soon as it is queued: the drain can see committed rows before their flush resolves', async () => {
+  const { vault } = await freshVault();
+  cleanups.push(() => vault.close());
+  const outbox = new Outbox(vault, { limits: defaults });
+  const items = Array.from({ length: 5 }, (_, i) => ({ kind: 'apilog', payload: { i }, cursor: `c${i}` }));
+  const pending = outbox.appendWithCursor('reader', items);
+  assert.equal(outbox.size, 5, 'counted before the transaction resolves');
+  // The centre's ack of all of them may arrive before the batch's flush has resolved.
+  const acked = outbox.ack('~');
+  assert.equal((await pending).accepted, 5);
+  assert.equal(await acked, 5);
+  assert.equal(outbox.size, 0);
+  assert.equal(outbox.peek(10).length, 0);
+  assert.equal(outbox.cursor('reader'), 'c4');
+});
+
 test('entries older than maxAgeDays expire on the next append', async () => {
   const { vault } = await freshVault();
   cleanups.push(() => vault.close());
