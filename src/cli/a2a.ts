@@ -36,6 +36,35 @@ function idArg(ctx: CommandContext, what: string): string {
   return id;
 }
 
+interface Named {
+  application: Application;
+  authorization: Authorization;
+}
+
+/**
+ * A command on one existing application or authorization, named by the one positional id:
+ * opens the services and answers not-found (exit 6) when there is no such record.
+ */
+function onRecord<K extends keyof Named>(
+  what: K,
+  usage: string,
+  body: (ctx: CommandContext, s: A2aServices, record: Named[K], id: string) => Promise<number | void>,
+): Command {
+  const find = (s: A2aServices, id: string) => (what === 'application' ? s.clients.apps.get(id) : s.clients.authz.get(id)) as Named[K] | undefined;
+  return {
+    usage,
+    options: {},
+    async run(ctx) {
+      const id = idArg(ctx, what);
+      return withServices(ctx, async (s) => {
+        const record = find(s, id);
+        if (!record) return notFound(ctx, `no ${what} ${id}`);
+        return body(ctx, s, record, id);
+      });
+    },
+  };
+}
+
 function noPositionals(ctx: CommandContext): void {
   if (ctx.positionals.length > 0) throw new UsageError(`unexpected arguments: ${ctx.positionals.join(' ')}`);
 }
@@ -107,38 +136,28 @@ const appList: Command = {
   },
 };
 
-const appShow: Command = {
-  usage: 'outpost app show ID [--json]\n  Shows an application and its authorizations (never their secrets).',
-  options: {},
-  async run(ctx) {
-    const id = idArg(ctx, 'application');
-    return withServices(ctx, async (s) => {
-      const app = s.clients.apps.get(id);
-      if (!app) return notFound(ctx, `no application ${id}`);
-      const authorizations = s.clients.listAuthorizations(id).map((a) => authzView(s, a));
-      ctx.print({ ...appView(app, authorizations.length), authorization_list: authorizations }, [lines(appView(app, authorizations.length)), ...authorizations.map((a) => `\n${lines(a)}`)].join('\n'));
-    });
+const appShow = onRecord(
+  'application',
+  'outpost app show ID [--json]\n  Shows an application and its authorizations (never their secrets).',
+  async (ctx, s, app, id) => {
+    const authorizations = s.clients.listAuthorizations(id).map((a) => authzView(s, a));
+    ctx.print({ ...appView(app, authorizations.length), authorization_list: authorizations }, [lines(appView(app, authorizations.length)), ...authorizations.map((a) => `\n${lines(a)}`)].join('\n'));
   },
-};
+);
 
 function appSetActive(active: boolean): Command {
-  return {
-    usage: `outpost app ${active ? 'enable' : 'disable'} ID [--json]\n  ${active ? 'Enables the application (its active authorizations work again)' : 'Disables the application: none of its authorizations works, their access tokens are revoked'}.`,
-    options: {},
-    async run(ctx) {
-      const id = idArg(ctx, 'application');
-      return withServices(ctx, async (s) => {
-        const app = s.clients.apps.get(id);
-        if (!app) return notFound(ctx, `no application ${id}`);
-        await s.clients.apps.put(id, { ...app, active });
-        let revoked = 0;
-        if (!active) for (const a of s.clients.listAuthorizations(id)) revoked += await revokeTokens(s, a.id);
-        await s.vault.root.flushed;
-        const view = appView({ ...app, active }, s.clients.listAuthorizations(id).length);
-        ctx.print(active ? view : { ...view, revoked_tokens: revoked }, `application ${id} ${active ? 'enabled' : 'disabled'}`);
-      });
+  return onRecord(
+    'application',
+    `outpost app ${active ? 'enable' : 'disable'} ID [--json]\n  ${active ? 'Enables the application (its active authorizations work again)' : 'Disables the application: none of its authorizations works, their access tokens are revoked'}.`,
+    async (ctx, s, app, id) => {
+      await s.clients.apps.put(id, { ...app, active });
+      let revoked = 0;
+      if (!active) for (const a of s.clients.listAuthorizations(id)) revoked += await revokeTokens(s, a.id);
+      await s.vault.root.flushed;
+      const view = appView({ ...app, active }, s.clients.listAuthorizations(id).length);
+      ctx.print(active ? view : { ...view, revoked_tokens: revoked }, `application ${id} ${active ? 'enabled' : 'disabled'}`);
     },
-  };
+  );
 }
 
 /** Prints freshly issued secrets for `authz`, once. */
@@ -155,26 +174,22 @@ function secretsOut(a: Authorization, secrets: IssuedSecrets, extra: Record<stri
   return { out, human: `${lines(out)}\nThese secrets are shown once; \`outpost authz rotate-secret ${a.id}\` issues new ones.` };
 }
 
-const appRotateSecret: Command = {
-  usage: 'outpost app rotate-secret ID [--json]\n  Issues new secrets for every authorization of the application and revokes their access tokens.',
-  options: {},
-  async run(ctx) {
-    const id = idArg(ctx, 'application');
-    return withServices(ctx, async (s) => {
-      if (!s.clients.apps.get(id)) return notFound(ctx, `no application ${id}`);
-      const printed: Array<Record<string, unknown>> = [];
-      const human: string[] = [];
-      for (const a of s.clients.listAuthorizations(id)) {
-        const secrets = (await s.clients.rotateSecret(a.id))!;
-        const { out, human: text } = secretsOut(a, secrets, { revoked_tokens: await revokeTokens(s, a.id) });
-        printed.push(out);
-        human.push(text);
-      }
-      await s.vault.root.flushed;
-      ctx.print(printed, human.join('\n\n') || `application ${id} has no authorizations`);
-    });
+const appRotateSecret = onRecord(
+  'application',
+  'outpost app rotate-secret ID [--json]\n  Issues new secrets for every authorization of the application and revokes their access tokens.',
+  async (ctx, s, _app, id) => {
+    const printed: Array<Record<string, unknown>> = [];
+    const human: string[] = [];
+    for (const a of s.clients.listAuthorizations(id)) {
+      const secrets = (await s.clients.rotateSecret(a.id))!;
+      const { out, human: text } = secretsOut(a, secrets, { revoked_tokens: await revokeTokens(s, a.id) });
+      printed.push(out);
+      human.push(text);
+    }
+    await s.vault.root.flushed;
+    ctx.print(printed, human.join('\n\n') || `application ${id} has no authorizations`);
   },
-};
+);
 
 export const appCommands: Record<string, Command> = {
   add: appAdd,
@@ -244,54 +259,37 @@ const authzList: Command = {
   },
 };
 
-const authzShow: Command = {
-  usage: 'outpost authz show ID [--json]\n  Shows an authorization without its secrets.',
-  options: {},
-  async run(ctx) {
-    const id = idArg(ctx, 'authorization');
-    return withServices(ctx, async (s) => {
-      const a = s.clients.authz.get(id);
-      if (!a) return notFound(ctx, `no authorization ${id}`);
-      const view = authzView(s, a);
-      ctx.print(view, lines(view));
-    });
-  },
-};
+const authzShow = onRecord('authorization', 'outpost authz show ID [--json]\n  Shows an authorization without its secrets.', async (ctx, s, a) => {
+  const view = authzView(s, a);
+  ctx.print(view, lines(view));
+});
 
 function authzSetActive(active: boolean): Command {
-  return {
-    usage: `outpost authz ${active ? 'enable' : 'disable'} ID [--json]\n  ${active ? 'Enables the authorization' : 'Disables the authorization and revokes its access tokens'}.`,
-    options: {},
-    async run(ctx) {
-      const id = idArg(ctx, 'authorization');
-      return withServices(ctx, async (s) => {
-        const updated = await s.clients.update(id, { active });
-        if (!updated) return notFound(ctx, `no authorization ${id}`);
-        const revoked = active ? 0 : await revokeTokens(s, id);
-        await s.vault.root.flushed;
-        const view = authzView(s, updated);
-        ctx.print(active ? view : { ...view, revoked_tokens: revoked }, `authorization ${id} ${active ? 'enabled' : 'disabled'}${active && !view.usable ? ' (its application is disabled)' : ''}`);
-      });
+  return onRecord(
+    'authorization',
+    `outpost authz ${active ? 'enable' : 'disable'} ID [--json]\n  ${active ? 'Enables the authorization' : 'Disables the authorization and revokes its access tokens'}.`,
+    async (ctx, s, _a, id) => {
+      const updated = await s.clients.update(id, { active });
+      if (!updated) return notFound(ctx, `no authorization ${id}`); // removed since it was read
+      const revoked = active ? 0 : await revokeTokens(s, id);
+      await s.vault.root.flushed;
+      const view = authzView(s, updated);
+      ctx.print(active ? view : { ...view, revoked_tokens: revoked }, `authorization ${id} ${active ? 'enabled' : 'disabled'}${active && !view.usable ? ' (its application is disabled)' : ''}`);
     },
-  };
+  );
 }
 
-const authzRotateSecret: Command = {
-  usage: 'outpost authz rotate-secret ID [--json]\n  Issues a new client secret and token secret (the old ones stop working) and revokes the access tokens.',
-  options: {},
-  async run(ctx) {
-    const id = idArg(ctx, 'authorization');
-    return withServices(ctx, async (s) => {
-      const a = s.clients.authz.get(id);
-      if (!a) return notFound(ctx, `no authorization ${id}`);
-      const secrets = (await s.clients.rotateSecret(id))!;
-      const revoked = await revokeTokens(s, id);
-      await s.vault.root.flushed;
-      const { out, human } = secretsOut(a, secrets, { revoked_tokens: revoked });
-      ctx.print(out, human);
-    });
+const authzRotateSecret = onRecord(
+  'authorization',
+  'outpost authz rotate-secret ID [--json]\n  Issues a new client secret and token secret (the old ones stop working) and revokes the access tokens.',
+  async (ctx, s, a, id) => {
+    const secrets = (await s.clients.rotateSecret(id))!;
+    const revoked = await revokeTokens(s, id);
+    await s.vault.root.flushed;
+    const { out, human } = secretsOut(a, secrets, { revoked_tokens: revoked });
+    ctx.print(out, human);
   },
-};
+);
 
 export const authzCommands: Record<string, Command> = {
   add: authzAdd,

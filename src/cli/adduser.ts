@@ -3,7 +3,7 @@
 // stdin (`--password-stdin`), since a command line is visible to every local user.
 import { passwordProblem } from '../identity/passwords.ts';
 import { loginStores } from '../identity/login/index.ts';
-import { Users, type Level, type User } from '../identity/users.ts';
+import { Users, type Level, type User, type UserSource } from '../identity/users.ts';
 import { Vault } from '../vault/index.ts';
 import { UsageError, type Command, type CommandContext } from './run.ts';
 
@@ -11,6 +11,12 @@ import { UsageError, type Command, type CommandContext } from './run.ts';
 export const EXIT_NO_PARENT = 6;
 export const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const STDIN_LIMIT = 64 * 1024;
+
+/** Who owns a user that is not a local account, and so sets its level and parent (docs/identity.md, "Who owns a user"). */
+const OWNERS: Record<Exclude<UserSource, 'local'>, string> = {
+  platform: "the platform's user directory",
+  centre: 'the central vault (pushed over sync)',
+};
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('password (end with Enter, then Ctrl-D): ');
@@ -84,8 +90,11 @@ export const adduser: Command = {
       const users = new Users(vault);
       const { passwords, sessions, failures } = loginStores(vault);
       const existing = users.get(username);
+      // Not the account's owner (mayWrite): its password only.
       if (existing && existing.source !== 'local' && (level !== undefined || parent !== undefined)) {
-        throw new UsageError(`${username} comes from the platform's user directory: its level and parent are set there; only its password can change here`);
+        // The centre's next push of the user brings its own password hash again.
+        const until = existing.source === 'centre' ? ', until the centre sends the user again' : '';
+        throw new UsageError(`${username} comes from ${OWNERS[existing.source]}: its level and parent are set there; only its password can change here${until}`);
       }
       const finalLevel = level ?? existing?.level ?? 3;
       const finalParent = parent !== undefined ? parent : (existing?.parent ?? null);

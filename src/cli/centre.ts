@@ -18,8 +18,10 @@ import {
   pushSnapshot,
   startServe,
   targets,
+  workers,
   type CentreLink,
   type Pushed,
+  type ServeCounters,
 } from '../sync/centre/index.ts';
 import { RECORD_TYPES, type RecordType } from '../sync/messages.ts';
 import { AUTHZ_OPTIONS, ID, list, parseFingerprint, parseIds, parseIps, parsePamPermission, parseReferers, parseResources } from './a2a-flags.ts';
@@ -265,19 +267,15 @@ interface Patch {
 async function buildPatch(kind: string, v: Values): Promise<Patch> {
   const f: Record<string, unknown> = {};
   const set = (key: string, value: unknown) => value !== undefined && (f[key] = value);
+  /** Text flags that set the record field of the same name, as given. */
+  const texts = (...flags: string[]) => flags.forEach((flag) => set(flag, str(v[flag])));
   const tags = v.tags !== undefined ? list(v.tags) : undefined;
   const active = v.inactive === true ? false : undefined;
   switch (kind) {
     case 'secret':
     case 'credential': {
-      set('username', str(v.username));
+      texts('username', 'identifier', 'ip', 'type', 'domain', 'additional', 'port');
       set('deviceId', idFlag(v, 'device-id'));
-      set('identifier', str(v.identifier));
-      set('ip', str(v.ip));
-      set('type', str(v.type));
-      set('domain', str(v.domain));
-      set('additional', str(v.additional));
-      set('port', str(v.port));
       set('tags', tags);
       set('parentId', idFlag(v, 'parent-id'));
       set('cacheTtlSeconds', ttlFlag(v));
@@ -289,13 +287,7 @@ async function buildPatch(kind: string, v: Values): Promise<Patch> {
       return { type: 'credential', id: idFlag(v), fields: f, defaults, required: ['username', 'deviceId'] };
     }
     case 'device': {
-      set('hostname', str(v.hostname));
-      set('ip', str(v.ip));
-      set('model', str(v.model));
-      set('type', str(v.type));
-      set('vendor', str(v.vendor));
-      set('site', str(v.site));
-      set('domain', str(v.domain));
+      texts('hostname', 'ip', 'model', 'type', 'vendor', 'site', 'domain');
       set('tags', tags);
       if (v.connectivity !== undefined) {
         f.connectivities = list(v.connectivity).map((c) => {
@@ -309,9 +301,7 @@ async function buildPatch(kind: string, v: Values): Promise<Patch> {
       return { type: 'device', id: idFlag(v), fields: f, defaults, required: ['hostname'] };
     }
     case 'info': {
-      set('identifier', str(v.identifier));
-      set('name', str(v.name));
-      set('type', str(v.type));
+      texts('identifier', 'name', 'type');
       set('cacheTtlSeconds', ttlFlag(v));
       set('active', active);
       if (v['content-stdin']) f.content = await readStdin();
@@ -322,7 +312,7 @@ async function buildPatch(kind: string, v: Values): Promise<Patch> {
       const name = str(v.name)?.trim();
       if (name !== undefined && (!name || name.length > 200)) throw new UsageError('--name must be 1 to 200 characters');
       set('name', name);
-      set('description', str(v.description));
+      texts('description');
       set('tags', tags);
       set('active', active);
       return { type: 'application', id: idFlag(v), fields: f, defaults: { description: '', tags: [], active: true }, required: ['name'] };
@@ -352,10 +342,7 @@ async function buildPatch(kind: string, v: Values): Promise<Patch> {
       const username = str(v.username);
       if (!username) throw new UsageError('--username is required');
       set('username', username);
-      set('homedir', str(v.homedir));
-      set('email', str(v.email));
-      set('parent', str(v.parent));
-      set('language', str(v.language));
+      texts('homedir', 'email', 'parent', 'language');
       if (v.level !== undefined) {
         const level = Number(v.level);
         if (level !== 1 && level !== 2 && level !== 3) throw new UsageError('--level must be 1 (admin), 2 (reseller) or 3 (end user)');
@@ -553,8 +540,14 @@ const audit: Command = {
     }),
 };
 
+/** `heldApplied` → `held_applied`, as the rest of the status JSON is spelled. */
+function snakeKeys(counters: ServeCounters): Record<string, number> {
+  return Object.fromEntries(Object.entries(counters).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v]));
+}
+
 const status: Command = {
-  usage: 'outpost centre status [--data-dir DIR] [--config FILE] [--json]\n  The enrolled appliances: online, last seen, downstream and upstream sequence numbers, lost entries, outbox depth and last health.',
+  usage:
+    'outpost centre status [--data-dir DIR] [--config FILE] [--json]\n  The enrolled appliances: online, last seen, downstream and upstream sequence numbers, held and lost entries, outbox depth and last health;\n  and each serve worker\'s counters (held, held applied, held expired…).',
   options: dataDirOption,
   run: (ctx) =>
     withCentre(ctx, false, async (store) => {
@@ -578,21 +571,39 @@ const status: Command = {
           lost: up.lost,
           duplicates: up.duplicates,
           invalid: up.invalid,
+          held: up.held,
+          out_of_order: up.outOfOrder,
           outbox_depth: up.lastHealth?.outboxDepth ?? null,
           last_health: up.lastHealth,
           last_health_at: iso(up.healthAt),
           records: store.model.counts(a.appliance_id),
         };
       });
+      const serveWorkers = workers(store.vault).map((w) => ({
+        client_id: w.clientId,
+        share_group: w.shareGroup,
+        host: w.host,
+        pid: w.pid,
+        running: w.running,
+        started_at: iso(w.startedAt),
+        updated_at: iso(w.updatedAt),
+        stopped_at: iso(w.stoppedAt),
+        counters: snakeKeys(w.counters),
+      }));
+      const state = (r: boolean | null) => (r === null ? 'elsewhere' : r ? 'running' : 'stopped');
       const human = [
         `centre ${store.vault.path}: ${identity ? 'initialised' : 'NOT initialised (run `outpost centre init`)'}`,
         ...appliances.map(
           (a) =>
-            `  ${a.appliance_id.padEnd(24)} ${a.online === null ? 'unknown' : a.online ? 'online ' : 'offline'}  down ${a.last_down_seq}  up ${a.last_up_seq}  lost ${a.lost}  outbox ${a.outbox_depth ?? '-'}  seen ${a.last_seen ?? '-'}`,
+            `  ${a.appliance_id.padEnd(24)} ${a.online === null ? 'unknown' : a.online ? 'online ' : 'offline'}  down ${a.last_down_seq}  up ${a.last_up_seq}  held ${a.held}  lost ${a.lost}  outbox ${a.outbox_depth ?? '-'}  seen ${a.last_seen ?? '-'}`,
+        ),
+        ...serveWorkers.map(
+          ({ client_id, host, pid, running, counters: c }) =>
+            `  worker ${client_id} (${host} pid ${pid}, ${state(running)})  applied ${c.applied}  held ${c.held}  held-applied ${c.held_applied}  held-expired ${c.held_expired}  out-of-order ${c.out_of_order}`,
         ),
       ].join('\n');
       ctx.print(
-        { initialised: !!identity, signing_public_key: identity?.signing_public_key ?? null, seal_public_key: identity?.seal_public_key ?? null, appliances },
+        { initialised: !!identity, signing_public_key: identity?.signing_public_key ?? null, seal_public_key: identity?.seal_public_key ?? null, appliances, workers: serveWorkers },
         human,
       );
     }),

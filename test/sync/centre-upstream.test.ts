@@ -9,11 +9,20 @@ import { IdSource } from '../../src/sync/outbox.ts';
 import { Vault } from '../../src/vault/index.ts';
 import { memoryLog, tempDir, testConfig } from '../helpers/vault.ts';
 
-test('an appliance that starts over counts from seq 1 again and keeps its earlier entries', async () => {
+/** `body` with an upstream log on a vault of its own, closed and removed afterwards. */
+async function withLog(body: (log: UpstreamLog, vault: Vault) => Promise<void>): Promise<void> {
   const dir = await tempDir();
   const vault = await Vault.open(testConfig(dir.path), { create: true, log: memoryLog().log });
   try {
-    const log = new UpstreamLog(vault);
+    await body(new UpstreamLog(vault), vault);
+  } finally {
+    await vault.close();
+    await dir.remove();
+  }
+}
+
+test('an appliance that starts over counts from seq 1 again and keeps its earlier entries', () =>
+  withLog(async (log) => {
     const ids = new IdSource(Date.now);
     const entry = (seq: number): { type: 'entry'; app: string; message: UpMessage } => ({
       type: 'entry',
@@ -33,17 +42,11 @@ test('an appliance that starts over counts from seq 1 again and keeps its earlie
     assert.deepEqual(stored, [...first, ...second].map((e) => e.message.id));
     assert.equal(log.state('a1').lastSeq, 2);
     assert.equal(log.state('a1').applied, 5);
-  } finally {
-    await vault.close();
-    await dir.remove();
-  }
-});
+  }),
+);
 
-test('entries ahead of a missing one are held and applied when it comes; the hold is bounded and expires', async () => {
-  const dir = await tempDir();
-  const vault = await Vault.open(testConfig(dir.path), { create: true, log: memoryLog().log });
-  try {
-    const log = new UpstreamLog(vault);
+test('entries ahead of a missing one are held and applied when it comes; the hold is bounded and expires', () =>
+  withLog(async (log) => {
     const ids = new IdSource(Date.now);
     const made = new Map<number, string>();
     const entry = (seq: number, floor = 1): { type: 'entry'; app: string; message: UpMessage } => {
@@ -89,8 +92,62 @@ test('entries ahead of a missing one are held and applied when it comes; the hol
     await log.startOver('a1');
     assert.equal(log.state('a1').held, 0);
     assert.equal(log.held.getCount(), 0);
-  } finally {
-    await vault.close();
-    await dir.remove();
-  }
-});
+  }),
+);
+
+test('expiring held entries reads only those due: nothing held or nothing due costs one index seek', () =>
+  withLog(async (log, vault) => {
+    const ids = new IdSource(Date.now);
+    const entry = (app: string, seq: number) => ({ type: 'entry' as const, app, message: { id: ids.next(), seq, floor: 1, kind: 'apilog', createdAt: 1, payload: { seq } } });
+    // Reads of the held entries themselves, counted: the sweep must not touch them unless some are due.
+    let reads = 0;
+    const { get, getRange } = log.held;
+    log.held.get = (...args: Parameters<typeof get>) => (reads++, get.apply(log.held, args));
+    log.held.getRange = (...args: Parameters<typeof getRange>) => (reads++, getRange.apply(log.held, args));
+    const index = () => [...log.heldAt.getKeys({})].map(String);
+
+    assert.equal(await log.expireHeld(10_000, 1000), 0);
+    assert.equal(reads, 0, 'nothing held: no read of the held database');
+
+    // 400 held for two appliances at t=1000..1399, none due at t=1500 with holdMs 1000.
+    for (let i = 0; i < 200; i++) await log.applyBatch([entry('a1', i + 2), entry('a2', i + 2)], 1000 + 2 * i);
+    assert.equal(log.state('a1').held + log.state('a2').held, 400);
+    assert.equal(index().length, 400);
+    reads = 0;
+    assert.equal(await log.expireHeld(1500, 1000), 0);
+    assert.equal(reads, 0, 'nothing due: no read of the held database');
+
+    // Due at 2100: those held at 1000..1100 (51 per appliance); only they are read.
+    reads = 0;
+    assert.equal(await log.expireHeld(2100, 1000), 102);
+    assert.equal(reads, 102);
+    assert.equal(log.state('a1').held, 149);
+    assert.equal(index().length, 298);
+
+    // A refreshed entry (sent again) moves in the index: its old hold time no longer expires it.
+    const again = { ...entry('a1', 150), message: { ...log.held.get(`a1/${String(150).padStart(16, '0')}`)!.message } };
+    await log.applyBatch([again], 5000);
+    assert.equal(index().length, 298);
+    assert.equal(await log.expireHeld(4000, 1000), 297);
+    assert.deepEqual(index(), [`${String(5000).padStart(16, '0')}/a1/${String(150).padStart(16, '0')}`]);
+
+    // Applying and starting over take their index entries along.
+    assert.equal((await log.applyBatch([entry('a2', 1)], 6000)).fromHold, 0, 'a2 lost its held entries to expiry');
+    await log.startOver('a1');
+    assert.equal(log.held.getCount(), 0);
+    assert.deepEqual(index(), []);
+
+    // Holds from before the index (a store written by an older centre) are indexed on the first sweep.
+    const older = new UpstreamLog(vault);
+    void vault.root.transaction(() => {
+      for (const seq of [5, 6]) void older.held.put(`a3/${String(seq).padStart(16, '0')}`, { message: entry('a3', seq).message, heldAt: 7000 });
+      void older.states.put('a3', { ...older.state('a3'), held: 2 });
+    });
+    await vault.root.flushed;
+    assert.equal(await older.expireHeld(7500, 1000), 0);
+    assert.equal(index().length, 2);
+    assert.equal(await older.expireHeld(8000, 1000), 2);
+    assert.equal(older.state('a3').held, 0);
+    assert.equal(older.held.getCount(), 0);
+  }),
+);

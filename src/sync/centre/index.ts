@@ -7,3 +7,4 @@ export { brokerUrlFor, connectCentre, type CentreLink, type CentreLinkOptions } 
 export { PushError, ackMessage, checkOps, pushDelta, pushSnapshot, targets, type Pushed } from './push.ts';
 export { decideChange, ruleRefuses } from './changes.ts';
 export { startServe, type ServeCounters, type ServeOptions, type Server } from './serve.ts';
+export { workers, type WorkerRecord, type WorkerView } from './workers.ts';

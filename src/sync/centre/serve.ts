@@ -5,6 +5,8 @@
 // Entries that reach this worker ahead of their predecessor (which another worker of the
 // group has) are held in the shared store and applied by whichever worker commits the
 // predecessor; a timer drops those held longer than `holdMs`, for the appliance to resend.
+// The worker's counters go into the store (workers.ts) for `outpost centre status`.
+import { hostname } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { encodeMessage } from '../crypto/sign.ts';
@@ -15,6 +17,7 @@ import { brokerUrlFor, centreClientOptions, type CentreLink } from './link.ts';
 import { ackMessage, pushSnapshot } from './push.ts';
 import type { CentreStore } from './store.ts';
 import { parseUp, type Incoming } from './upstream.ts';
+import { recordWorker, type WorkerRecord } from './workers.ts';
 
 export interface ServeOptions {
   url?: string;
@@ -33,6 +36,8 @@ export interface ServeOptions {
   holdMax?: number;
   /** A held entry whose predecessor has not come within this long is dropped; the appliance resends it. */
   holdMs?: number;
+  /** How often the counters, when they changed, are recorded for `outpost centre status`. */
+  recordEveryMs?: number;
   now?: () => number;
   brokerCa?: string;
   reconnectPeriodMs?: number;
@@ -71,7 +76,7 @@ export interface Server {
 }
 
 export async function startServe(store: CentreStore, options: ServeOptions): Promise<Server> {
-  const { log, shareGroup = 'centre', ackEveryMs = 200, batch = 500, resyncQuietMs = 2000, holdMax = 5000, holdMs = 10_000, now = Date.now } = options;
+  const { log, shareGroup = 'centre', ackEveryMs = 200, batch = 500, resyncQuietMs = 2000, holdMax = 5000, holdMs = 10_000, recordEveryMs = 1000, now = Date.now } = options;
   const url = brokerUrlFor(store, options.url);
   const client = mqtt.connect(url, centreClientOptions(store, { clientId: options.clientId, clean: false, brokerCa: options.brokerCa, reconnectPeriodMs: options.reconnectPeriodMs }));
   const link: CentreLink = {
@@ -212,6 +217,20 @@ export async function startServe(store: CentreStore, options: ServeOptions): Pro
   );
   sweep.unref();
 
+  // The counters, for `outpost centre status`: at start, when they changed, and at the stop.
+  const worker: WorkerRecord = { clientId: options.clientId, shareGroup, host: hostname(), pid: process.pid, startedAt: now(), updatedAt: now(), stoppedAt: null, counters };
+  let recorded = '';
+  const record = async (stoppedAt: number | null = null) => {
+    const seen = JSON.stringify(counters);
+    if (seen === recorded && stoppedAt === null) return;
+    recorded = seen;
+    await recordWorker(store.vault, { ...worker, counters: { ...counters }, updatedAt: now(), stoppedAt });
+  };
+  const failed = (err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'centre: recording the worker counters failed');
+  await record().catch(failed);
+  const recorder = setInterval(() => void record().catch(failed), recordEveryMs);
+  recorder.unref();
+
   async function change(app: string, seq: number): Promise<void> {
     try {
       if (await decideChange(store, link, app, seq, { now: now(), log })) counters.changes++;
@@ -257,7 +276,9 @@ export async function startServe(store: CentreStore, options: ServeOptions): Pro
     async stop() {
       stopped = true;
       clearInterval(sweep);
+      clearInterval(recorder);
       await Promise.all([running, sweeping]);
+      await record(now()).catch(failed);
       await client.endAsync();
     },
   };

@@ -48,7 +48,8 @@ export class CentreStore {
   readonly model: CentreModel;
   readonly upstream: UpstreamLog;
   #identity: CentreIdentity | undefined;
-  readonly #appliances = new Map<string, { record: ApplianceRecord; at: number }>();
+  /** Decrypted appliance records, each with the stored (encrypted) bytes it was read from. */
+  readonly #appliances = new Map<string, { record: ApplianceRecord; stored: Buffer }>();
 
   private constructor(readonly vault: Vault) {
     this.model = new CentreModel(vault);
@@ -166,18 +167,30 @@ export class CentreStore {
     await appliances.put(request.appliance_id, JSON.stringify(record));
     // Another seal key means another vault: its outbox counts from 1 again.
     if (before && before.seal_public_key !== request.seal_public_key) await this.upstream.startOver(request.appliance_id);
-    this.#appliances.delete(request.appliance_id);
     for (const g of groups) await this.model.addToGroup(g, [request.appliance_id]);
     return { ...unsigned, signature };
   }
 
-  /** An enrolled appliance; cached for a minute, since push and serve ask on every message. */
+  /**
+   * An enrolled appliance. Push and serve ask on every message, so the decrypted record is
+   * kept, and checked on every call against the stored record's bytes (one read, no
+   * decryption): every write of a vault record changes them (revision, IV), so an `outpost
+   * centre enrol --replace` in another process is seen on the next call, not after some time.
+   */
   appliance(id: string): ApplianceRecord | undefined {
+    const appliances = this.vault.collection(APPLIANCES);
+    // lmdb's reused read buffer (as SecretCollection reads it): compared or copied before the next read.
+    const fast = appliances.db.getBinaryFast(id);
+    if (fast === undefined) {
+      this.#appliances.delete(id);
+      return undefined;
+    }
+    const stored = fast.subarray(0, fast.length);
     const cached = this.#appliances.get(id);
-    if (cached && cached.at > Date.now() - 60_000) return cached.record;
-    const raw = this.vault.collection(APPLIANCES).get(id);
-    const record = raw ? (JSON.parse(raw.revealString()) as ApplianceRecord) : undefined;
-    if (record) this.#appliances.set(id, { record, at: Date.now() });
+    if (cached?.stored.equals(stored)) return cached.record;
+    const copy = Buffer.from(stored);
+    const record = JSON.parse(appliances.get(id)!.revealString()) as ApplianceRecord;
+    this.#appliances.set(id, { record, stored: copy });
     return record;
   }
 

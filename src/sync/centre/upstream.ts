@@ -161,6 +161,9 @@ export const emptyState = (): UpState => ({
 const pad = (seq: number) => String(seq).padStart(16, '0');
 /** The appliance of a `<appliance>/<seq>` key. */
 const appOf = (key: string) => key.slice(0, key.lastIndexOf('/'));
+/** `<heldAt>/<appliance>/<seq>`: the hold-time index key of a held entry. */
+const dueKey = (heldAt: number, key: string) => `${pad(heldAt)}/${key}`;
+const DUE_PREFIX = pad(0).length + 1;
 
 export class UpstreamLog {
   readonly entries: Database<StoredEntry, string>;
@@ -171,7 +174,11 @@ export class UpstreamLog {
   readonly pending: Database<number, string>;
   /** Entries ahead of a missing one, by `<appliance>/<seq>` (the appliance's seq, without the offset). */
   readonly held: Database<HeldEntry, string>;
+  /** The held entries again, in the order they were held (`dueKey`), so expiry reads only those due. */
+  readonly heldAt: Database<1, string>;
   #directCounter = 0;
+  /** Whether this process has indexed holds made before `heldAt` existed (once per process). */
+  #indexChecked = false;
 
   constructor(readonly vault: Vault) {
     this.entries = vault.database<StoredEntry>('centre-up');
@@ -180,6 +187,7 @@ export class UpstreamLog {
     this.direct = vault.database<DirectReport>('centre-up-direct');
     this.pending = vault.database<number>('centre-up-pending');
     this.held = vault.database<HeldEntry>('centre-up-held');
+    this.heldAt = vault.database<1>('centre-up-held-at');
   }
 
   state(app: string): UpState {
@@ -250,14 +258,22 @@ export class UpstreamLog {
   /** Inside the transaction: keeps an entry that came ahead of its predecessor, if there is room. */
   #hold(app: string, s: UpState, m: UpMessage, problem: string | undefined, now: number, holdMax: number): Verdict {
     const key = `${app}/${pad(m.seq)}`;
-    const again = this.held.doesExist(key); // sent again while held: refreshed, not counted twice
+    const again = this.held.get(key); // sent again while held: refreshed, not counted twice
     if (!again && s.held >= holdMax) {
       s.outOfOrder++;
       return 'out-of-order';
     }
+    if (again) void this.heldAt.remove(dueKey(again.heldAt, key));
     void this.held.put(key, problem ? { message: m, problem, heldAt: now } : { message: m, heldAt: now });
+    void this.heldAt.put(dueKey(now, key), 1);
     if (!again) s.held++;
     return 'held';
+  }
+
+  /** Inside a transaction: removes a held entry and its place in the hold-time index. */
+  #unhold(key: string, h: HeldEntry): void {
+    void this.held.remove(key);
+    void this.heldAt.remove(dueKey(h.heldAt, key));
   }
 
   /** Inside the transaction: applies the held entries that now follow the last applied one. */
@@ -266,7 +282,7 @@ export class UpstreamLog {
       const key = `${app}/${pad(s.lastSeq + 1)}`;
       const h = this.held.get(key);
       if (!h) return;
-      void this.held.remove(key);
+      this.#unhold(key, h);
       s.held--;
       // Held means seq > last + 1 and floor < seq at the time, so it fits exactly when seq = last + 1.
       const verdict = this.byId.doesExist(`${app}/${h.message.id}`) ? ({ action: 'duplicate' } as const) : orderUp(s.lastSeq, h.message);
@@ -288,8 +304,8 @@ export class UpstreamLog {
     void this.byId.put(`${app}/${m.id}`, at);
     // A floor above the last seq skips entries the appliance dropped: any of them held go too.
     if (lost > 0 && s.held > 0) {
-      for (const key of [...this.held.getKeys({ start: `${app}/${pad(s.lastSeq + 1)}`, end: `${app}/${pad(m.seq + 1)}` })]) {
-        void this.held.remove(key);
+      for (const { key, value } of [...this.held.getRange({ start: `${app}/${pad(s.lastSeq + 1)}`, end: `${app}/${pad(m.seq + 1)}` })]) {
+        this.#unhold(key, value);
         s.held--;
       }
     }
@@ -309,31 +325,49 @@ export class UpstreamLog {
   }
 
   /**
-   * Drops held entries older than `holdMs` (the appliance sends them again after its resend
-   * timeout) and any whose seq is no longer ahead. Returns how many still-ahead ones went.
+   * Drops held entries held `holdMs` ago or earlier (the appliance sends them again after its
+   * resend timeout). Returns how many of them were still ahead of the last applied entry.
+   * Every worker calls it about once a second: when nothing is due it is one cursor seek in
+   * the hold-time index, whatever is held.
    */
   async expireHeld(now: number, holdMs: number): Promise<number> {
-    const stale = (key: string, h: HeldEntry) => h.heldAt <= now - holdMs || h.message.seq <= this.state(appOf(key)).lastSeq;
-    // A read first: nothing to drop is the common case, and a write transaction is not free.
-    let any = false;
-    for (const { key, value } of this.held.getRange({})) if ((any = stale(String(key), value))) break;
-    if (!any) return 0;
+    await this.#indexOlderHolds();
+    const cutoff = now - holdMs;
+    if (cutoff < 0) return 0;
+    const end = pad(cutoff + 1); // every dueKey with heldAt <= cutoff sorts below it
+    if ([...this.heldAt.getKeys({ end, limit: 1 })].length === 0) return 0;
     let expired = 0;
     await this.vault.root.transaction(() => {
       const states = new Map<string, UpState>();
-      for (const { key, value } of [...this.held.getRange({})]) {
-        const app = appOf(String(key));
+      for (const due of [...this.heldAt.getKeys({ end })]) {
+        const key = due.slice(DUE_PREFIX);
+        const h = this.held.get(key);
+        void this.heldAt.remove(due);
+        // Gone already (applied) or refreshed since (its newer index entry stands).
+        if (!h || dueKey(h.heldAt, key) !== due) continue;
+        const app = appOf(key);
         let s = states.get(app);
         if (!s) states.set(app, (s = this.state(app)));
-        if (value.heldAt > now - holdMs && value.message.seq > s.lastSeq) continue;
         void this.held.remove(key);
         s.held = Math.max(0, s.held - 1);
-        if (value.message.seq > s.lastSeq) expired++;
+        if (h.message.seq > s.lastSeq) expired++;
       }
       for (const [app, s] of states) void this.states.put(app, s);
     });
     await this.vault.root.flushed;
     return expired;
+  }
+
+  /** A store whose entries were held before the hold-time index existed gets them indexed (once per process, when the counts differ). */
+  async #indexOlderHolds(): Promise<void> {
+    if (this.#indexChecked) return;
+    this.#indexChecked = true;
+    const count = (db: Database<unknown, string>) => (db.getStats() as { entryCount: number }).entryCount; // O(1), from the tree's header
+    if (count(this.held) === count(this.heldAt)) return;
+    await this.vault.root.transaction(() => {
+      for (const { key, value } of this.held.getRange({})) void this.heldAt.put(dueKey(value.heldAt, key), 1);
+    });
+    await this.vault.root.flushed;
   }
 
   /**
@@ -344,7 +378,7 @@ export class UpstreamLog {
   async startOver(app: string): Promise<void> {
     await this.vault.root.transaction(() => {
       const s = this.state(app);
-      for (const key of [...this.held.getKeys({ start: `${app}/`, end: `${app}/~` })]) void this.held.remove(key);
+      for (const { key, value } of [...this.held.getRange({ start: `${app}/`, end: `${app}/~` })]) this.#unhold(key, value);
       void this.states.put(app, { ...s, offset: s.offset + s.lastSeq, lastSeq: 0, lastId: null, held: 0 });
     });
     await this.vault.root.flushed;
