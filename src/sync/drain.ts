@@ -3,7 +3,7 @@
 // PUBACK); paused while the link is down.
 import type { Logger } from 'pino';
 import type { Link } from './link.ts';
-import type { Outbox, OutboxEntry } from './outbox.ts';
+import { entryKind, entrySeq, entryText, type Outbox, type OutboxEntry } from './outbox.ts';
 import { topics } from './topics.ts';
 
 /** What goes on the wire for one outbox entry; the centre orders and de-duplicates with `seq`. */
@@ -61,9 +61,14 @@ export interface Drain {
   stop(): Promise<void>;
 }
 
+/** The up message's JSON body: the entry's stored text (outbox.ts `entryText`) closed with the floor. */
 export function encodeUp(entry: OutboxEntry, floor: number): string {
-  const message: UpMessage = { id: entry.id, seq: entry.seq, floor, kind: entry.kind, createdAt: entry.createdAt, payload: entry.payload };
-  return JSON.stringify(message);
+  return entryText(entry) + floorTail(floor);
+}
+
+/** What closes a stored entry text into an UpMessage: computed once per refill, not per entry. */
+function floorTail(floor: number): string {
+  return `,"floor":${floor}}`;
 }
 
 export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = {}): Drain {
@@ -155,18 +160,28 @@ export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = 
       }
       if (window[0]?.state === 'refused' && refusal === undefined) refusal = window[0].reason;
     }
-    poke();
+    // Wake the loop only when it can act (a slice to refill, a refusal, an empty window), not
+    // on every PUBACK: each wake-up costs a promise and a pass of the loop.
+    if (inFlight <= batch - refill || refusal !== undefined) poke();
   }
 
-  function send(entry: OutboxEntry, floor: number): void {
+  /** The up topic of each kind, made once (topics.up checks both levels with a regex). */
+  const upTopics = new Map<string, string>();
+  const upTopic = (kind: string): string => {
+    let topic = upTopics.get(kind);
+    if (topic === undefined) upTopics.set(kind, (topic = topics.up(link.applianceId, kind)));
+    return topic;
+  };
+
+  function send(id: string, text: string, tail: string): void {
     const gen = generation;
-    const slot = { id: entry.id, state: 'pending' as const } as (typeof window)[number];
+    const slot = { id, state: 'pending' as const } as (typeof window)[number];
     window.push(slot);
     inFlight++;
     counters.published++;
     // mqtt.js writes them in order and, across a reconnect, resends the unacknowledged ones in order.
     // The id travels in the body only: an MQTT 5 user property with it cost a fifth of the drain rate.
-    link.publish(topics.up(link.applianceId, entry.kind), encodeUp(entry, floor)).then(
+    link.publish(upTopic(entryKind(text)), text + tail).then(
       () => settled(gen, slot, true),
       (err: unknown) => settled(gen, slot, false, err),
     );
@@ -201,8 +216,8 @@ export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = 
         await sleep();
         continue;
       }
-      const entries = outbox.peekAfter(queuedUpTo, batch - inFlight);
-      if (entries.length === 0) {
+      const { ids, texts } = outbox.textsAfter(queuedUpTo, batch - inFlight);
+      if (ids.length === 0) {
         if (confirm === 'centre' && outbox.size > 0 && inFlight === 0) {
           // Everything is with the broker; wait for the centre, and resend if nothing is
           // confirmed for resendMs (a confirmation that removes nothing does not count).
@@ -218,9 +233,12 @@ export function drainOutbox(outbox: Outbox, link: Link, options: DrainOptions = 
         await sleep();
         continue;
       }
-      const floor = outbox.peek(1)[0]?.seq ?? entries[0]!.seq;
-      for (const entry of entries) send(entry, floor);
-      queuedUpTo = entries.at(-1)!.id;
+      // Stored texts go out as they are, closed with the floor (no decoding, no JSON.stringify).
+      // Read from the start, the first text is the oldest entry and holds the floor.
+      const floor = queuedUpTo === undefined ? entrySeq(texts[0]!) : (outbox.firstSeq() ?? entrySeq(texts[0]!));
+      const tail = floorTail(floor);
+      for (let i = 0; i < ids.length; i++) send(ids[i]!, texts[i]!, tail);
+      queuedUpTo = ids.at(-1)!;
     }
   }
 

@@ -24,7 +24,40 @@ export interface OutboxEntry {
   createdAt: number;
 }
 
-type Stored = Omit<OutboxEntry, 'id'>;
+/**
+ * An entry as stored: its JSON object without the closing brace, seq and kind first —
+ * `{"seq":12,"kind":"apilog","id":"01…","createdAt":…,"payload":…` — so the drain sends it
+ * with the fields it adds at send time (`,"floor":N}`) and never decodes the payload, and
+ * reads the seq and kind from the head of the text. Written once, at append.
+ */
+type Stored = string;
+/** How an earlier build stored an entry (msgpack of the object); read as text on the way out. */
+type Legacy = Omit<OutboxEntry, 'id'>;
+
+/** The stored text of an entry (see `Stored`). A payload JSON cannot hold (a BigInt) throws here, at append. */
+export function entryText(entry: OutboxEntry): string {
+  const payload = JSON.stringify(entry.payload) ?? 'null';
+  return `{"seq":${entry.seq},"kind":${JSON.stringify(entry.kind)},"id":"${entry.id}","createdAt":${entry.createdAt},"payload":${payload}`;
+}
+
+const SEQ_AT = '{"seq":'.length;
+
+/** The seq at the head of an entry's stored text. */
+export function entrySeq(text: string): number {
+  return Number(text.slice(SEQ_AT, text.indexOf(',', SEQ_AT)));
+}
+
+/** The kind that follows the seq in an entry's stored text (kinds need no JSON escapes: isKind). */
+export function entryKind(text: string): string {
+  const start = text.indexOf(',', SEQ_AT) + ',"kind":"'.length;
+  return text.slice(start, text.indexOf('"', start));
+}
+
+/** Entries as the drain reads them: ids and stored texts, in order, side by side. */
+export interface EntryTexts {
+  ids: string[];
+  texts: string[];
+}
 
 export type AppendResult = { ok: true; id: string } | { ok: false; reason: 'full' };
 
@@ -109,7 +142,7 @@ export interface OutboxOptions {
 
 export class Outbox extends EventEmitter<{ append: [] }> {
   readonly counters: OutboxCounters = { appended: 0, acked: 0, dropped: 0, expired: 0, refused: 0 };
-  readonly #db: Database<Stored, string>;
+  readonly #db: Database<Stored | Legacy, string>;
   readonly #meta: Database<number | string, string>;
   #nextSeq: number;
   readonly #flushed: () => Promise<void>;
@@ -120,7 +153,7 @@ export class Outbox extends EventEmitter<{ append: [] }> {
 
   constructor(vault: Vault, { limits, now = Date.now }: OutboxOptions) {
     super();
-    this.#db = vault.database<Stored>(OUTBOX_DATABASE);
+    this.#db = vault.database<Stored | Legacy>(OUTBOX_DATABASE);
     this.#meta = vault.database<number | string>(META_DATABASE);
     this.#nextSeq = (this.#meta.get(NEXT_SEQ) as number | undefined) ?? 1;
     this.#flushed = async () => {
@@ -152,12 +185,15 @@ export class Outbox extends EventEmitter<{ append: [] }> {
       return { ok: false, reason: 'full' };
     }
     const id = this.#ids.next();
+    const seq = this.#nextSeq;
+    // Encoded before anything is counted: a payload JSON cannot hold throws here and changes nothing.
+    const text = entryText({ id, seq, kind, payload, createdAt: this.#now() });
+    this.#nextSeq++;
     this.#size++;
     this.counters.appended++;
-    const seq = this.#nextSeq++;
     // Same turn, so the same transaction: the counter never lags the entries.
     void this.#meta.put(NEXT_SEQ, this.#nextSeq);
-    await this.#db.put(id, { seq, kind, payload, createdAt: this.#now() });
+    await this.#db.put(id, text);
     // Trim once the write is visible, so a burst of same-turn appends is trimmed too.
     if (this.#size > this.#limits.maxEntries) {
       // Drop a slice at once, so a full outbox does not pay a synchronous write per append.
@@ -195,13 +231,15 @@ export class Outbox extends EventEmitter<{ append: [] }> {
     const room = this.#limits.policy === 'refuse-new' ? Math.max(0, this.#limits.maxEntries - this.#size) : items.length;
     const take = items.slice(0, room);
     if (take.length === 0) return { accepted: 0, ids: [] };
+    let next = this.#nextSeq;
     const rows = take.map((item) => {
-      const seq = this.#nextSeq++;
+      const seq = next++;
       const payload = typeof item.payload === 'function' ? (item.payload as (seq: number) => unknown)(seq) : item.payload;
-      return { id: this.#ids.next(), value: { seq, kind: item.kind, payload, createdAt: this.#now() } satisfies Stored };
+      const id = this.#ids.next();
+      return { id, value: entryText({ id, seq, kind: item.kind, payload, createdAt: this.#now() }) };
     });
     const cursor = take.at(-1)!.cursor;
-    const nextSeq = this.#nextSeq;
+    this.#nextSeq = next;
     // Counted before the transaction resolves: readers (the drain) see the rows once committed,
     // which is before the flush that resolves it, and an ack of them must find them counted.
     this.#size += rows.length;
@@ -209,7 +247,7 @@ export class Outbox extends EventEmitter<{ append: [] }> {
     try {
       await this.#db.transaction(() => {
         for (const row of rows) void this.#db.put(row.id, row.value);
-        void this.#meta.put(NEXT_SEQ, nextSeq);
+        void this.#meta.put(NEXT_SEQ, next);
         void this.#meta.put(CURSOR + name, cursor);
       });
     } catch (err) {
@@ -253,14 +291,31 @@ export class Outbox extends EventEmitter<{ append: [] }> {
     return removed;
   }
 
-  #range(after: string | undefined, n: number): OutboxEntry[] {
-    const out: OutboxEntry[] = [];
-    for (const { key, value } of this.#db.getRange(after === undefined ? { limit: n } : { start: after, limit: n + 1 })) {
-      if (key === after) continue;
-      out.push({ id: key, ...value });
-      if (out.length === n) break;
+  /**
+   * Up to `n` entries after `id` (exclusive) as stored texts, for sending without decoding:
+   * the text plus `,"floor":N}` (or plus `}`) is the entry's JSON.
+   */
+  textsAfter(id: string | undefined, n: number): EntryTexts {
+    const ids: string[] = [];
+    const texts: string[] = [];
+    for (const { key, value } of this.#db.getRange(id === undefined ? { limit: n } : { start: id, limit: n + 1 })) {
+      if (key === id) continue;
+      ids.push(key);
+      texts.push(typeof value === 'string' ? value : legacy(key, value));
+      if (ids.length === n) break;
     }
-    return out;
+    return { ids, texts };
+  }
+
+  /** The seq of the oldest entry still here (the floor the drain sends), undefined when empty. */
+  firstSeq(): number | undefined {
+    for (const { key, value } of this.#db.getRange({ limit: 1 })) return entrySeq(typeof value === 'string' ? value : legacy(key, value));
+    return undefined;
+  }
+
+  #range(after: string | undefined, n: number): OutboxEntry[] {
+    const { texts } = this.textsAfter(after, n);
+    return texts.map((text) => JSON.parse(text + '}') as OutboxEntry);
   }
 
   #expire(): void {
@@ -285,4 +340,8 @@ export class Outbox extends EventEmitter<{ append: [] }> {
     this.#size -= keys.length;
     return keys.length;
   }
+}
+
+function legacy(id: string, value: Legacy): string {
+  return entryText({ id, ...value });
 }

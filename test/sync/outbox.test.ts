@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { configSchema } from '../../src/config/index.ts';
 import { createLogger } from '../../src/log.ts';
-import { IdSource, Outbox, type OutboxLimits } from '../../src/sync/outbox.ts';
+import { encodeUp, type UpMessage } from '../../src/sync/drain.ts';
+import { entryKind, entrySeq, IdSource, OUTBOX_DATABASE, Outbox, type OutboxLimits } from '../../src/sync/outbox.ts';
 import { Vault } from '../../src/vault/index.ts';
 import { REPO, tempDir, testConfig } from '../helpers/vault.ts';
 
@@ -80,6 +81,77 @@ test('entries come back in append order, ack removes a prefix, and reopening kee
   assert.equal(emptied.size, 0);
   await emptied.append('health', {});
   assert.equal(emptied.peek(1)[0]!.seq, 252);
+});
+
+test('entries are stored as the JSON the drain sends: read back without decoding, closed with the floor', async () => {
+  const { vault } = await freshVault();
+  cleanups.push(() => vault.close());
+  const outbox = new Outbox(vault, { limits: defaults });
+  const payloads: unknown[] = [
+    { i: 0, text: 'quote " backslash \\ tab \t newline \n', nested: { list: [1, 'two', null, true], empty: {} } },
+    { name: 'Zoë 名前 🚀', at: new Date(1_700_000_000_000), skipped: undefined },
+    'a bare string',
+    42,
+    null,
+  ];
+  const ids: string[] = [];
+  for (const [i, payload] of payloads.entries()) ids.push(((await outbox.append(i % 2 ? 'custody' : 'apilog', payload)) as { id: string }).id);
+  const { ids: read, texts } = outbox.textsAfter(undefined, 10);
+  assert.deepEqual(read, ids);
+  assert.deepEqual(outbox.textsAfter(ids[1], 2).ids, ids.slice(2, 4));
+  assert.equal(outbox.firstSeq(), 1);
+  const entries = outbox.peek(10);
+  for (const [i, text] of texts.entries()) {
+    assert.equal(entrySeq(text), i + 1);
+    assert.equal(entryKind(text), i % 2 ? 'custody' : 'apilog');
+    // What goes on the wire: the stored text closed with the floor, the same as encodeUp of the entry.
+    const wire = JSON.parse(`${text},"floor":7}`) as UpMessage;
+    assert.deepEqual(wire, { ...entries[i]!, floor: 7 });
+    assert.deepEqual(JSON.parse(encodeUp(entries[i]!, 7)), wire);
+    assert.equal(wire.id, ids[i]);
+    assert.deepEqual(wire.payload, JSON.parse(JSON.stringify(payloads[i])), 'the payload as JSON has it');
+  }
+  await outbox.ack(ids[2]!);
+  assert.equal(outbox.firstSeq(), 4);
+  await outbox.ack(ids[4]!);
+  assert.equal(outbox.firstSeq(), undefined);
+});
+
+test('a payload JSON cannot hold is refused at append and changes nothing', async () => {
+  const { vault } = await freshVault();
+  cleanups.push(() => vault.close());
+  const outbox = new Outbox(vault, { limits: defaults });
+  await outbox.append('event', { ok: 1 });
+  await assert.rejects(outbox.append('event', { big: 1n }), TypeError);
+  await assert.rejects(outbox.appendWithCursor('reader', [{ kind: 'event', payload: { ok: 2 }, cursor: 'c1' }, { kind: 'event', payload: { big: 2n }, cursor: 'c2' }]), TypeError);
+  assert.equal(outbox.size, 1);
+  assert.equal(outbox.counters.appended, 1);
+  assert.equal(outbox.cursor('reader'), undefined);
+  await outbox.append('event', { ok: 3 });
+  assert.deepEqual(outbox.peek(10).map((e) => e.seq), [1, 2], 'no gap in seq');
+});
+
+test('entries an earlier build stored as objects are read and sent the same way', async () => {
+  const { dir, vault } = await freshVault();
+  const ids = new IdSource();
+  const old = [ids.next(), ids.next()];
+  const db = vault.database<unknown>(OUTBOX_DATABASE);
+  await db.put(old[0]!, { seq: 1, kind: 'apilog', payload: { i: 1 }, createdAt: 1_700_000_000_000 });
+  await db.put(old[1]!, { seq: 2, kind: 'custody', payload: { i: 2 }, createdAt: 1_700_000_000_001 });
+  await vault.database<number>('sync-outbox-meta').put('next-seq', 3);
+  await vault.close();
+  const again = await Vault.open(testConfig(dir), { create: false, log: silent });
+  cleanups.push(() => again.close());
+  const outbox = new Outbox(again, { limits: defaults });
+  await outbox.append('health', { ok: true });
+  assert.equal(outbox.firstSeq(), 1);
+  assert.deepEqual(outbox.peek(2), [
+    { id: old[0], seq: 1, kind: 'apilog', payload: { i: 1 }, createdAt: 1_700_000_000_000 },
+    { id: old[1], seq: 2, kind: 'custody', payload: { i: 2 }, createdAt: 1_700_000_000_001 },
+  ]);
+  const { texts } = outbox.textsAfter(undefined, 10);
+  assert.deepEqual(texts.map(entryKind), ['apilog', 'custody', 'health']);
+  assert.deepEqual(texts.map(entrySeq), [1, 2, 3]);
 });
 
 test('drop-oldest keeps the newest entries and counts what it dropped', async () => {
