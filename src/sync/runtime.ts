@@ -327,7 +327,8 @@ export function syncStatus(vault: Vault, config: Config, now = Date.now()): Sync
   };
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid runs on this host (one that is not ours counts too). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

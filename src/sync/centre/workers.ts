@@ -3,6 +3,7 @@
 // `outpost centre status`, another process, can show it. Counts only: never a payload.
 import { hostname } from 'node:os';
 import type { Vault } from '../../vault/index.ts';
+import { processAlive } from '../runtime.ts';
 import type { ServeCounters } from './serve.ts';
 
 const WORKERS = 'centre-workers';
@@ -23,15 +24,6 @@ export interface WorkerRecord {
 export interface WorkerView extends WorkerRecord {
   /** Stopped cleanly or its pid is gone: false; null when it ran on another host (its pid cannot be checked here). */
   running: boolean | null;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export function recordWorker(vault: Vault, record: WorkerRecord): Promise<boolean> {
