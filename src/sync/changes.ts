@@ -1,7 +1,9 @@
 // The journal of local A2A writes (issue 6: "writes are queued"): one clear entry per change,
 // written inside the write's own transaction, holding ids only (the tail reads the current
 // record and seals its secret when it ships the change). An entry stays until the centre
-// answers it in a delta's outcomes; until then its record survives snapshots.
+// answers it in a delta's outcomes; until then its record survives snapshots. Also the centre
+// revisions the entries take their `base` from (written by apply/, read here).
+import { randomBytes } from 'node:crypto';
 import type { ChangeJournal, LocalChange } from '../a2a/context.ts';
 import type { Vault } from '../vault/index.ts';
 import { PAM_DATABASES } from '../a2a/pam/store.ts';
@@ -9,7 +11,10 @@ import { PAM_DATABASES } from '../a2a/pam/store.ts';
 export const CHANGES_DATABASE = 'sync-changes';
 /** Clear sync bookkeeping: the downstream position, the change counter. */
 export const SYNC_STATE_DATABASE = 'sync-state';
-/** The centre revision of each record last applied, keyed `<type>:<id>`: the `base` of a change request. */
+/**
+ * Per-record revision overrides, keyed `<type>:<id>`: a number, or null for "none". The
+ * revision of a record is its override, else its entry in the last snapshot's base map.
+ */
 export const REVISIONS_DATABASE = 'sync-revisions';
 const CHANGE_SEQ = 'change-seq';
 const ID_WIDTH = 16;
@@ -69,7 +74,6 @@ export function seedJournal(vault: Vault, journal: ChangeJournal): number {
 /** The journal handed to A2aServices.changes and to the tail. */
 export function changeJournal(vault: Vault, now: () => number = Date.now): Journal {
   const state = vault.database<number>(SYNC_STATE_DATABASE);
-  const revisions = vault.database<number>(REVISIONS_DATABASE);
   const db = changes(vault);
   return {
     record(change) {
@@ -77,7 +81,7 @@ export function changeJournal(vault: Vault, now: () => number = Date.now): Journ
       const n = (state.get(CHANGE_SEQ) ?? 0) + 1;
       state.put(CHANGE_SEQ, n);
       const changeId = String(n).padStart(ID_WIDTH, '0');
-      const base = revisions.get(revisionKey(change.type, change.id)) ?? null;
+      const base = revisionOf(vault, revisionKey(change.type, change.id));
       db.put(changeId, { changeId, type: change.type, op: change.op, id: change.id, base, at: now() });
     },
     after(key, n) {
@@ -130,4 +134,73 @@ export function settle(vault: Vault, outcomes: ReadonlyArray<{ changeId: string 
     settled++;
   }
   return settled;
+}
+
+// ---- Revisions ----------------------------------------------------------------------------
+// The centre revision of each record last applied: the `base` of a change request. A snapshot
+// names every record's revision; one LMDB put per record made 100,000 of a 100,000-credential
+// snapshot's 600,000 puts. So a snapshot's `revisions` map is stored as ONE value (its JSON) in
+// sync-state, tagged with a random stamp, and only deltas, drops and held records write
+// per-record overrides. A snapshot with revisions replaces the base and clears every override
+// in its own transaction.
+
+const REVISION_STAMP = 'revision-stamp';
+const REVISION_BASE = 'revision-base';
+
+interface StoredBase {
+  stamp: string;
+  /** JSON of the snapshot's `revisions` (`<type>:<id>` → revision). */
+  json: string;
+}
+
+type BaseMap = Readonly<Record<string, number>>;
+
+const NO_BASE: BaseMap = Object.freeze({});
+/** Per process and vault: the base last read or written, by its stamp. */
+const bases = new WeakMap<Vault, { stamp: string; base: BaseMap }>();
+
+const overrides = (vault: Vault) => vault.database<number | null>(REVISIONS_DATABASE);
+
+/**
+ * The base map of the last snapshot. Another process (the CLI, the service) may have applied a
+ * newer one: the stamp, one small read, says whether the copy held here is still current.
+ */
+function baseRevisions(vault: Vault): BaseMap {
+  const state = vault.database<unknown>(SYNC_STATE_DATABASE);
+  const stamp = state.get(REVISION_STAMP) as string | undefined;
+  if (stamp === undefined) return NO_BASE;
+  const held = bases.get(vault);
+  if (held?.stamp === stamp) return held.base;
+  const stored = state.get(REVISION_BASE) as StoredBase | undefined;
+  if (!stored) return NO_BASE;
+  const base = JSON.parse(stored.json) as BaseMap;
+  bases.set(vault, { stamp: stored.stamp, base });
+  return base;
+}
+
+/** The centre revision last applied for `key` (`<type>:<id>`); null when there is none. */
+export function revisionOf(vault: Vault, key: string): number | null {
+  const override = overrides(vault).get(key);
+  if (override !== undefined) return override;
+  const r = baseRevisions(vault)[key];
+  return typeof r === 'number' ? r : null;
+}
+
+/** Inside an apply transaction: `key`'s revision is now `revision` (null: none). */
+export function setRevision(vault: Vault, key: string, revision: number | null): void {
+  overrides(vault).put(key, revision);
+}
+
+/** Inside a snapshot's apply transaction: `revisions` is the new base, and every override goes. */
+export function replaceRevisions(vault: Vault, revisions: Record<string, number>): void {
+  const db = overrides(vault);
+  // Dropped in the apply's transaction (a child one: undone with it if the apply throws).
+  if (db.getCount() > 0) db.clearSync();
+  const stamp = randomBytes(8).toString('hex');
+  const state = vault.database<unknown>(SYNC_STATE_DATABASE);
+  state.put(REVISION_BASE, { stamp, json: JSON.stringify(revisions) } satisfies StoredBase);
+  state.put(REVISION_STAMP, stamp);
+  // Remembered now (the payload's own map, not a copy: nothing changes a parsed payload): if the
+  // transaction does not commit, the stored stamp is not this one and the reader re-reads.
+  bases.set(vault, { stamp, base: revisions });
 }

@@ -2,8 +2,6 @@
 // (local pending changes kept), deltas with their outcomes, deletes, atomicity when an apply
 // fails and when the process is SIGKILLed mid-snapshot, and the change journal.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { secretKey } from '../../src/a2a/pam/credentials.ts';
 import { PamStore } from '../../src/a2a/pam/store.ts';
@@ -15,7 +13,7 @@ import { applyDelta, applySnapshot, readPosition, type ApplyStores } from '../..
 import { changeJournal, pendingChanges, seedJournal, takeUnshipped } from '../../src/sync/changes.ts';
 import { Vault } from '../../src/vault/index.ts';
 import { pamHarness } from '../a2a/pam/harness.ts';
-import { REPO, tempDir, testConfig } from '../helpers/vault.ts';
+import { tempDir, testConfig } from '../helpers/vault.ts';
 import {
   application,
   applyStores,
@@ -30,6 +28,7 @@ import {
   info,
   user,
 } from './downstream-fixtures.ts';
+import { killAfterFirstApply } from './kill-child.ts';
 
 const silent = createLogger({ level: 'silent' });
 const cleanups: Array<() => Promise<void>> = [];
@@ -271,30 +270,7 @@ test('a snapshot SIGKILLed mid-apply leaves the previous one or the next one, ne
   let lastAcked = 0;
   let killedMidWay = 0;
   for (let run = 0; run < 6; run++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'test/sync/downstream-fixtures.ts'), 'crash', dir.path], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let buffer = '';
-    let stderr = '';
-    let applied = 0;
-    await new Promise<void>((done, fail) => {
-      child.stdout!.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString();
-        const lines = buffer.split('\n');
-        buffer = lines.pop()!;
-        for (const line of lines) {
-          // The kill timer starts after this run's first snapshot: the next is then mid-apply.
-          if (line.startsWith('applied ')) {
-            applied = Number(line.slice(8));
-            done();
-          }
-        }
-      });
-      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.once('exit', (code) => fail(new Error(`crash child exited ${code}: ${stderr}`)));
-    });
-    await new Promise((r) => setTimeout(r, 20 + run * 37));
-    const exited = new Promise((done) => child.once('exit', done));
-    child.kill('SIGKILL');
-    await exited;
+    const applied = await killAfterFirstApply('test/sync/downstream-fixtures.ts', ['crash', dir.path], 20 + run * 37);
     lastAcked = Math.max(lastAcked, applied);
 
     const reopened = await Vault.open(testConfig(dir.path), { create: false, log: silent });

@@ -1,5 +1,5 @@
 // A snapshot's credentials (the bulk of one: 100,000 of them is the benchmark), written as
-// putCredential writes each one but in key order: records, secrets and revisions in id order, and
+// putCredential writes each one but in key order: records and secrets in id order, and
 // the index entries collected and written sorted at the end. LMDB writes in key order touch each
 // page once; the index keys are hashes, so written one credential at a time they land at random.
 // Also: the records already held are read in one range scan, each device once, and a record
@@ -10,25 +10,21 @@ import { indexKey, keyOf, type Credential } from '../../a2a/pam/store.ts';
 import type { CredentialRecord } from '../messages.ts';
 import { centreCredential, putCredential, type PamApply } from './pam.ts';
 
-export interface BulkOptions {
-  /** No id appears twice in the list (the caller has counted them). */
-  unique: boolean;
-  /** Records left alone (an unanswered local change holds them). */
-  held: (id: string) => boolean;
-  /** Called after each record is written (its revision). */
-  written: (id: string) => void;
-}
-
-/** Writes `list` inside the apply's transaction; returns how many were written and how many held. */
-export function putCredentials(ctx: PamApply, list: CredentialRecord[], { unique, held, written }: BulkOptions): { puts: number; kept: number } {
+/**
+ * Writes `list` inside the apply's transaction, leaving alone the records `held` names (an
+ * unanswered local change holds them); returns how many were written and how many held.
+ */
+export function putCredentials(ctx: PamApply, list: CredentialRecord[], held: (id: string) => boolean): { puts: number; kept: number } {
   const result = { puts: 0, kept: 0 };
-  if (!unique) {
+  // The centre sends them in id order (its model is an LMDB range); sort only when it did not.
+  // Strictly increasing ids are unique too; otherwise count them.
+  const inOrder = list.every((r, i) => i === 0 || list[i - 1]!.id < r.id);
+  if (!inOrder && new Set(list.map((r) => r.id)).size !== list.length) {
     // One id twice (a centre mistake): each put must see the one before it, as putCredential reads.
     for (const r of list) {
       if (held(r.id)) result.kept++;
       else {
         putCredential(ctx, r);
-        written(r.id);
         result.puts++;
       }
     }
@@ -68,8 +64,6 @@ export function putCredentials(ctx: PamApply, list: CredentialRecord[], { unique
   const ciPuts: string[] = [];
   const ckPuts: string[] = [];
 
-  // The centre sends them in id order (its model is an LMDB range); sort only when it did not.
-  const inOrder = list.every((r, i) => i === 0 || list[i - 1]!.id < r.id);
   const sorted = inOrder ? list : [...list].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const r of sorted) {
     if (held(r.id)) {
@@ -105,7 +99,6 @@ export function putCredentials(ctx: PamApply, list: CredentialRecord[], { unique
       for (const k of after) if (!old.includes(k)) puts.push(k);
     }
     if (before?.active && !r.active) releaseAllCustody(pam, r.id, now, 'inactivated');
-    written(r.id);
     result.puts++;
   }
   // Keys are ASCII: the default sort is LMDB's byte order. A key is never both removed and put.

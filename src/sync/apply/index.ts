@@ -8,7 +8,7 @@ import type { PamStore } from '../../a2a/pam/store.ts';
 import type { Users } from '../../identity/index.ts';
 import type { Logger } from '../../log.ts';
 import type { Vault } from '../../vault/index.ts';
-import { pendingRecords, REVISIONS_DATABASE, revisionKey, settle, settleUpTo, SYNC_STATE_DATABASE } from '../changes.ts';
+import { pendingRecords, replaceRevisions, revisionKey, revisionOf, setRevision, settle, settleUpTo, SYNC_STATE_DATABASE } from '../changes.ts';
 import { CENTRE_ID_FLOOR, type DeltaPayload, type SnapshotPayload } from '../messages.ts';
 import { putCredentials } from './credentials.ts';
 import { deleteApplication, deleteAuthorization, putApplication, putAuthorization } from './clients.ts';
@@ -67,19 +67,33 @@ export function applySnapshot(stores: ApplyStores, seq: number, payload: Snapsho
     if (payload.decidedUpTo) summary.settled += settleUpTo(vault, payload.decidedUpTo);
     const pending = pendingRecords(vault);
     const held = (type: string, id: string) => pending.size > 0 && pending.has(revisionKey(type, id));
-    const ids = <T>(list: T[], id: (r: T) => string) => new Set(list.map(id));
-    const incoming = {
-      device: ids(payload.devices, (r) => r.id),
-      credential: ids(payload.credentials, (r) => r.id),
-      info: ids(payload.infos, (r) => r.id),
-      application: ids(payload.applications, (r) => r.id),
-      authorization: ids(payload.authorizations, (r) => r.id),
-      user: ids(payload.users, (r) => r.username),
+    // The snapshot's revisions become the base map, one value (changes.ts "Revisions"); a record
+    // held by a pending change keeps the revision its change was based on, as an override.
+    const { revisions } = payload;
+    if (revisions) {
+      const kept = [...pending].map((key) => [key, revisionOf(vault, key)] as const);
+      replaceRevisions(vault, revisions);
+      for (const [key, r] of kept) if ((revisions[key] ?? null) !== r) setRevision(vault, key, r);
+    }
+    // The ids of each type the snapshot holds, made when first asked: only a store that already
+    // holds records of that type (not a first snapshot) needs them.
+    const lists = {
+      device: () => payload.devices.map((r) => r.id),
+      credential: () => payload.credentials.map((r) => r.id),
+      info: () => payload.infos.map((r) => r.id),
+      application: () => payload.applications.map((r) => r.id),
+      authorization: () => payload.authorizations.map((r) => r.id),
+      user: () => payload.users.map((r) => r.username),
     };
-    const drop = (type: keyof typeof incoming, id: string, remove: (id: string) => boolean) => {
-      if (incoming[type].has(id)) return;
+    const incoming = new Map<keyof typeof lists, Set<string>>();
+    const drop = (type: keyof typeof lists, id: string, remove: (id: string) => boolean) => {
+      let ids = incoming.get(type);
+      if (ids === undefined) incoming.set(type, (ids = new Set(lists[type]())));
+      if (ids.has(id)) return;
       if (remove(id)) summary.deletes++;
-      ctx.revisions.remove(revisionKey(type, id));
+      // With revisions the overrides are gone already: only a base entry (a stray one) needs hiding.
+      const key = revisionKey(type, id);
+      if (!revisions || revisions[key] !== undefined) setRevision(vault, key, null);
     };
 
     // What the centre no longer assigns goes first; records with an unanswered local change stay.
@@ -90,17 +104,6 @@ export function applySnapshot(stores: ApplyStores, seq: number, payload: Snapsho
     for (const id of [...clients.apps.getKeys()] as string[]) if (isCentreId(id)) drop('application', id, (i) => deleteApplication(ctx, i));
     for (const { key, value } of [...users.db.getRange({})]) if (value.source === 'centre') drop('user', key, (u) => deleteUser(ctx, u));
 
-    // None stored yet (a first snapshot): nothing to compare with or remove.
-    const noRevisions = ctx.revisions.getCount() === 0;
-    const revision = (type: string, id: string) => {
-      if (!payload.revisions) return;
-      const key = revisionKey(type, id);
-      const r = payload.revisions[key];
-      if (noRevisions) {
-        if (r !== undefined) ctx.revisions.put(key, r);
-      } else if (r === undefined) ctx.revisions.remove(key);
-      else if (ctx.revisions.get(key) !== r) ctx.revisions.put(key, r); // a read costs less than a write
-    };
     const put = <T>(type: string, list: T[], id: (r: T) => string, apply: (r: T) => void, pamRecord: boolean) => {
       for (const r of list) {
         if (pamRecord && held(type, id(r))) {
@@ -108,16 +111,11 @@ export function applySnapshot(stores: ApplyStores, seq: number, payload: Snapsho
           continue;
         }
         apply(r);
-        revision(type, id(r));
         summary.puts++;
       }
     };
     put('device', payload.devices, (r) => r.id, (r) => putDevice(ctx, r), true);
-    const credentials = putCredentials(ctx, payload.credentials, {
-      unique: incoming.credential.size === payload.credentials.length,
-      held: (id) => held('credential', id),
-      written: (id) => revision('credential', id),
-    });
+    const credentials = putCredentials(ctx, payload.credentials, (id) => held('credential', id));
     summary.puts += credentials.puts;
     summary.kept += credentials.kept;
     put('info', payload.infos, (r) => r.id, (r) => putInfo(ctx, r), true);
@@ -137,7 +135,7 @@ export function applyDelta(stores: ApplyStores, seq: number, payload: DeltaPaylo
     for (const op of payload.ops) {
       if (op.op === 'delete') {
         const removed = deleteRecord(ctx, op.type, op.id);
-        ctx.revisions.remove(revisionKey(op.type, op.id));
+        setRevision(stores.vault, revisionKey(op.type, op.id), null);
         if (removed) summary.deletes++;
         continue;
       }
@@ -149,7 +147,7 @@ export function applyDelta(stores: ApplyStores, seq: number, payload: DeltaPaylo
       else if (op.type === 'application') putApplication(ctx, op.record);
       else if (op.type === 'authorization') putAuthorization(ctx, op.record);
       else putUser(ctx, op.record);
-      if (op.revision !== undefined) ctx.revisions.put(revisionKey(op.type, id), op.revision);
+      if (op.revision !== undefined) setRevision(stores.vault, revisionKey(op.type, id), op.revision);
       summary.puts++;
     }
     writeOverlay(ctx, write);
@@ -166,7 +164,6 @@ function context(stores: ApplyStores, secrets: TxnSecrets) {
     ...stores,
     secrets,
     now: stores.now(),
-    revisions: vault.database<number>(REVISIONS_DATABASE),
     state: vault.database<DownstreamPosition>(SYNC_STATE_DATABASE),
   };
 }
