@@ -79,7 +79,7 @@ function apilogPayload(i: number): Record<string, unknown> {
   };
 }
 
-async function benchDrain(broker: Mosquitto): Promise<{ outpost: Figures; bare: Figures; ratio: number }> {
+async function benchDrain(broker: Mosquitto): Promise<{ outpost: Figures; bare: Figures; ratio: number; cpu: { outpost: Figures; bare: Figures } }> {
   const dir = await tempDir('outpost-bench-sync-');
   const vault = await Vault.open(testConfig(dir.path), { create: true, log: silent });
   const limits = configSchema.parse({}).sync.outbox;
@@ -97,14 +97,23 @@ async function benchDrain(broker: Mosquitto): Promise<{ outpost: Figures; bare: 
   const payloads = Array.from({ length: DRAIN_ENTRIES }, (_, i) => apilogPayload(i));
   const outpost: number[] = [];
   const plain: number[] = [];
+  /** This process's CPU time (all threads) per entry, µs: steadier than the rate on a shared machine. */
+  const cpuOutpost: number[] = [];
+  const cpuPlain: number[] = [];
+  const cpuPerEntry = (since: NodeJS.CpuUsage) => {
+    const used = process.cpuUsage(since);
+    return (used.user + used.system) / DRAIN_ENTRIES;
+  };
 
   async function outpostRun(): Promise<number> {
     // Filling the outbox is not timed: the drain is.
     for (let i = 0; i < payloads.length; i += 1000) await Promise.all(payloads.slice(i, i + 1000).map((p) => outbox.append('apilog', p)));
     const start = process.hrtime.bigint();
+    const cpu = process.cpuUsage();
     const drain = drainOutbox(outbox, link, { batch: WINDOW, confirm: 'puback', log: silent });
     await drain.idle();
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    cpuOutpost.push(cpuPerEntry(cpu));
     await drain.stop();
     return DRAIN_ENTRIES / seconds;
   }
@@ -112,6 +121,7 @@ async function benchDrain(broker: Mosquitto): Promise<{ outpost: Figures; bare: 
   async function bareRun(): Promise<number> {
     const topic = topics.up(id, 'apilog');
     const start = process.hrtime.bigint();
+    const cpu = process.cpuUsage();
     let next = 0;
     // The same window: WINDOW publishes in flight, each slot refilled when its PUBACK comes.
     const worker = async () => {
@@ -123,11 +133,14 @@ async function benchDrain(broker: Mosquitto): Promise<{ outpost: Figures; bare: 
     };
     await Promise.all(Array.from({ length: WINDOW }, worker));
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    cpuPlain.push(cpuPerEntry(cpu));
     return DRAIN_ENTRIES / seconds;
   }
 
   await outpostRun(); // warm-up
   await bareRun();
+  cpuOutpost.length = 0;
+  cpuPlain.length = 0;
   for (let r = 0; r < ROUNDS; r++) {
     outpost.push(await outpostRun());
     plain.push(await bareRun());
@@ -141,7 +154,7 @@ async function benchDrain(broker: Mosquitto): Promise<{ outpost: Figures; bare: 
   await vault.close();
   await dir.remove();
   console.error(`(sink received ${fmt(received)} messages)`);
-  return { outpost: o, bare: b, ratio: o.median / b.median };
+  return { outpost: o, bare: b, ratio: o.median / b.median, cpu: { outpost: figures(cpuOutpost), bare: figures(cpuPlain) } };
 }
 
 // ---- (b) snapshot -------------------------------------------------------------------------
@@ -428,6 +441,8 @@ async function main(): Promise<void> {
       console.log(`  outpost drain   ${fmt(r.outpost.min)} / ${fmt(r.outpost.median)} / ${fmt(r.outpost.max)}`);
       console.log(`  bare mqtt QoS 1 ${fmt(r.bare.min)} / ${fmt(r.bare.median)} / ${fmt(r.bare.max)}`);
       console.log(`  ratio ${r.ratio.toFixed(2)} (target ≥ ${DRAIN_TARGET}) ${r.ratio >= DRAIN_TARGET ? 'MET' : 'NOT MET'}`);
+      const us = (f: Figures) => `${f.min.toFixed(1)} / ${f.median.toFixed(1)} / ${f.max.toFixed(1)}`;
+      console.log(`  CPU µs per entry (this process, all threads): outpost ${us(r.cpu.outpost)}, bare ${us(r.cpu.bare)}, ratio ${(r.cpu.bare.median / r.cpu.outpost.median).toFixed(2)}`);
     } finally {
       await broker.stop();
       await dir.remove();
