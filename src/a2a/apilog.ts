@@ -53,7 +53,7 @@ export const API_LOG_BATCH_MAX = 1000;
 interface Waiting {
   id: string;
   entry: Omit<ApiLogEntry, 'id'>;
-  onError: ((err: unknown) => void) | undefined;
+  onError: ((err: unknown, entry: Omit<ApiLogEntry, 'id'>) => void) | undefined;
 }
 
 export class ApiLog {
@@ -62,6 +62,8 @@ export class ApiLog {
   #waiting: Waiting[] = [];
   #batchTimer: NodeJS.Timeout | undefined;
   #seq = 0;
+  #keyMs = NaN;
+  #key = '';
   #timer: NodeJS.Timeout | undefined;
   #purging = false;
   readonly #bytes: RecordBytes;
@@ -75,11 +77,13 @@ export class ApiLog {
    * Stores an entry without waiting: entries are written in batches, every API_LOG_BATCH_MS
    * (or at API_LOG_BATCH_MAX entries), each batch in one LMDB transaction, so the answer's
    * latency never includes the log's disk write. flush() and close() write what is waiting.
-   * Returns the entry's id. `onError` hears a failed write.
+   * Returns the entry's id. `onError` hears a failed write, with the entry it failed to write.
    */
-  record(entry: Omit<ApiLogEntry, 'id'>, finishedAt: number, onError?: (err: unknown) => void): string {
+  record(entry: Omit<ApiLogEntry, 'id'>, finishedAt: number, onError?: (err: unknown, entry: Omit<ApiLogEntry, 'id'>) => void): string {
     this.#seq = (this.#seq + 1) % 1_000_000;
-    const id = `${timeKey(finishedAt)}-${String(this.#seq).padStart(6, '0')}`;
+    // Calls that finish in the same millisecond share the time part of their ids.
+    if (finishedAt !== this.#keyMs) this.#key = timeKey((this.#keyMs = finishedAt));
+    const id = `${this.#key}-${String(this.#seq).padStart(6, '0')}`;
     this.#waiting.push({ id, entry, onError });
     if (this.#waiting.length >= API_LOG_BATCH_MAX) this.#writeWaiting();
     else this.#batchTimer ??= setTimeout(() => this.#writeWaiting(), API_LOG_BATCH_MS).unref();
@@ -98,7 +102,7 @@ export class ApiLog {
     if (batch.length === 0) return;
     this.#waiting = [];
     const failed = (err: unknown) => {
-      for (const { onError } of batch) onError?.(err);
+      for (const { entry, onError } of batch) onError?.(err, entry);
     };
     // The vault was closed without close() here (a test, a shutdown path that forgot): the
     // entries cannot be written; say so to each as a failed write.
@@ -109,7 +113,7 @@ export class ApiLog {
       writes.add(
         this.db.batch(() => {
           // The entry's bytes, as the database's encoder writes them (lmdb puts asBinary() as it is).
-          for (const { id, entry } of batch) writes.add(this.db.put(id, this.#bytes.of({ id, ...entry }) as ApiLogEntry));
+          for (const { id, entry } of batch) writes.add(this.db.put(id, this.#bytes.ofWith('id', id, entry) as ApiLogEntry));
         }),
       );
     } catch (err) {
@@ -270,8 +274,10 @@ function isoTime(ms: number): string {
 /** Records every call after it is answered; a logging failure is logged and never reaches the caller. */
 export function apiLogMiddleware(apiLog: ApiLog, s: A2aServices): MiddlewareHandler<A2aEnv> {
   apiLog.startRetention({ retentionDays: s.config.apiLog.retentionDays, now: s.now, log: s.log });
-  const failed = (reqId: string | null) => (err: unknown) =>
+  const failed = (err: unknown, reqId: string | null) =>
     s.log.error({ reqId, err: { name: (err as Error)?.name, message: (err as Error)?.message } }, 'a2a: API log write failed');
+  // One handler for every entry (not a closure per call): the entry names its request.
+  const failedWrite = (err: unknown, entry: Omit<ApiLogEntry, 'id'>) => failed(err, entry.request_id);
 
   return async function recordCall(c, next) {
     const arrived = s.now();
@@ -287,11 +293,13 @@ export function apiLogMiddleware(apiLog: ApiLog, s: A2aServices): MiddlewareHand
       try {
         const authz = c.get('authz') as A2aEnv['Variables']['authz'] | undefined;
         const call = c.get('call') as A2aEnv['Variables']['call'] | undefined;
+        // The application authentication read for this authorization, else as stored now.
+        const application = authz ? (c.get('application') ?? s.clients.application(authz.appId)) : undefined;
         apiLog.record(
           {
             request_id: reqId,
             client_id: authz?.clientId ?? null,
-            client: authz ? (s.clients.application(authz.appId)?.name ?? null) : null,
+            client: application?.name ?? null,
             authorization_id: authz?.id ?? null,
             ip: remoteIp(c),
             resource: call?.resource ?? 'a2a',
@@ -304,10 +312,10 @@ export function apiLogMiddleware(apiLog: ApiLog, s: A2aServices): MiddlewareHand
             time: isoTime(arrived),
           },
           s.now(),
-          failed(reqId),
+          failedWrite,
         );
       } catch (err) {
-        failed(reqId)(err);
+        failed(err, reqId);
       }
     }
   };

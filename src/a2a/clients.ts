@@ -2,6 +2,7 @@
 // who may call, from where, for which resources, with what PAM permission, and which
 // credentials, devices and protected information each authorization is linked to.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as lmdb from 'lmdb';
 import type { Database } from 'lmdb';
 import { Secret, type SecretCollection, type Vault } from '../vault/index.ts';
 import { nextId } from './ids.ts';
@@ -53,31 +54,36 @@ export interface IssuedSecrets {
 
 /**
  * Decoded records of a clear database, reused while their stored bytes are unchanged: a read
- * costs LMDB's raw lookup and a byte comparison instead of a msgpack decode. Validated on every
- * read, so a write by this process or another (the CLI) is seen on the next call. Values are
- * frozen: they are shared between callers.
+ * costs LMDB's lookup (and, when the record's page was written since, a byte comparison) instead
+ * of a msgpack decode. Validated on every read, so a write by this process or another (the CLI)
+ * is seen on the next call. Values are frozen: they are shared between callers.
  */
 export class DecodedRecords<V extends object> {
-  readonly #seen = new Map<string, { bytes: Buffer; value: V }>();
+  readonly #seen = new Map<string, Known & { value: V }>();
   constructor(
     readonly db: Database<V, string>,
     readonly max = 10_000,
   ) {}
 
   get(key: string): V | undefined {
-    const bytes = storedBytes(this.db, key);
+    const seen = this.#seen.get(key);
+    const bytes = storedUnlessSame(this.db, key, seen);
+    if (bytes === UNCHANGED) return seen!.value;
     if (bytes === undefined) {
       this.#seen.delete(key);
       return undefined;
     }
-    const seen = this.#seen.get(key);
-    if (seen !== undefined && seen.bytes.equals(bytes)) return seen.value;
+    const stamp = pageStamp(this.db);
+    if (seen !== undefined && seen.bytes.equals(bytes)) {
+      seen.stamp = stamp; // the page was written (another record on it changed), this record not
+      return seen.value;
+    }
     // getBinaryFast's buffer is reused by the next read: copy before reading again.
     const copy = Buffer.from(bytes);
     const value = this.db.get(key);
     if (value === undefined) return undefined;
     if (this.#seen.size >= this.max) this.#seen.clear();
-    this.#seen.set(key, { bytes: copy, value: deepFreeze(value) });
+    this.#seen.set(key, { bytes: copy, stamp, value: deepFreeze(value) });
     return value;
   }
 }
@@ -89,6 +95,47 @@ export class DecodedRecords<V extends object> {
 export function storedBytes(db: { getBinaryFast(key: string): Buffer | undefined }, key: string): Buffer | undefined {
   const raw = db.getBinaryFast(key);
   return raw === undefined ? undefined : raw.subarray(0, raw.length);
+}
+
+/** What a reader knows of a stored value: its bytes, and the stamp of the page it read them from (0: none). */
+export interface Known {
+  bytes: Buffer;
+  stamp: number;
+}
+
+/** storedUnlessSame()'s answer when the stored value is the one the caller knows. */
+export const UNCHANGED = Symbol('same stored value');
+
+// lmdb's stamp of the page the last read found its key on: the id of the transaction that last
+// wrote that page, which every change of a record on it rewrites (copy on write), in any process.
+// lmdb-js's own validated cache (`cache: { validated: true }`) relies on it; it is exported by
+// lmdb's index but not in its types. Without it every check compares bytes.
+const lastTxnId = (lmdb as unknown as { getLastTxnId?: () => number }).getLastTxnId;
+const probe = { ifNotTxnId: 0 };
+
+/**
+ * Like storedBytes(), but UNCHANGED when the stored value is the one `known` holds because the
+ * page it was read from has not been written since: no copy, no comparison. Inside a
+ * write transaction (whose own pages keep one stamp however often they change) or without a
+ * stamp, the bytes are returned for the caller to compare.
+ */
+export function storedUnlessSame(db: Database<any, string>, key: string, known: Known | undefined): Buffer | typeof UNCHANGED | undefined {
+  if (known === undefined || known.stamp === 0 || inWriteTxn(db)) return storedBytes(db, key);
+  probe.ifNotTxnId = known.stamp;
+  const raw = (db as unknown as { getBinaryFast(key: string, options: object): Buffer | undefined }).getBinaryFast(key, probe);
+  if (raw === undefined) return undefined;
+  // lmdb answers an unchanged page with its own marker object, not bytes.
+  if (!(raw instanceof Uint8Array)) return UNCHANGED;
+  return raw.subarray(0, raw.length);
+}
+
+/** The stamp of the page the last read found its key on, to keep with its bytes; 0 when there is none to trust. */
+export function pageStamp(db: Database<any, string>): number {
+  return lastTxnId === undefined || inWriteTxn(db) ? 0 : lastTxnId() || 0;
+}
+
+function inWriteTxn(db: Database<any, string>): boolean {
+  return Boolean((db as { env?: { writeTxn?: unknown } }).env?.writeTxn);
 }
 
 function deepFreeze<T>(value: T): T {

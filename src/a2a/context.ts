@@ -4,7 +4,7 @@ import type { Context, ErrorHandler } from 'hono';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log.ts';
 import type { Vault } from '../vault/index.ts';
-import type { Authorization, Clients, Resource } from './clients.ts';
+import type { Application, Authorization, Clients, Resource } from './clients.ts';
 import { A2aError } from './envelope.ts';
 
 /** What the sync link knows about the upstream vault (issue 6); 'none' when no upstream is configured. */
@@ -50,6 +50,8 @@ export type A2aEnv = {
   Variables: {
     requestId: string;
     authz: Authorization;
+    /** The authorization's application as authentication read it (the API log names it). */
+    application?: Application | undefined;
     call: CallFacts;
     /** Renders this request's errors (set by the A2A app's first middleware; createApp's onError calls it). */
     renderError: ErrorHandler<any>;

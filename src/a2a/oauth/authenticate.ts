@@ -3,7 +3,7 @@
 // document's "without OAuth" mode where the authorization enables it; then the
 // authorization's active flags, source address, referer and certificate rules.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { MiddlewareHandler, Next } from 'hono';
 import type { Authorization } from '../clients.ts';
 import type { A2aContext, A2aEnv, A2aServices } from '../context.ts';
 import { A2aError } from '../envelope.ts';
@@ -30,17 +30,28 @@ export function sameString(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
+/**
+ * Synchronous where the proof is (a bearer token): no async frame of its own on every call; a
+ * refusal thrown here reaches the A2A renderer as one thrown after an await would.
+ */
 export function authenticate(s: A2aServices): MiddlewareHandler<A2aEnv> {
-  return async function authenticateA2a(c, next) {
+  return function authenticateA2a(c, next) {
     const proven = identify(c, s);
-    const authz = proven instanceof Promise ? await proven : proven;
-    // Proven from here on: even a refusal below is the API log's call of this client.
-    c.set('authz', authz);
-    if (!s.clients.usable(authz)) throw unauthenticated('authorization or application inactive');
-    const refusal = checkRules(c, authz);
-    if (refusal) throw new A2aError(refusal.code, 403, refusal.detail);
-    await next();
+    return proven instanceof Promise ? proven.then((authz) => admit(c, s, authz, next)) : admit(c, s, proven, next);
   };
+}
+
+/** The proven caller's flags and rules, then the route. */
+function admit(c: A2aContext, s: A2aServices, authz: Authorization, next: Next): Promise<void> {
+  // Proven from here on: even a refusal below is the API log's call of this client.
+  c.set('authz', authz);
+  // Read once: usable() would read it again, and so would the API log for the client's name.
+  const application = s.clients.application(authz.appId);
+  c.set('application', application);
+  if (!authz.active || application?.active !== true) throw unauthenticated('authorization or application inactive');
+  const refusal = checkRules(c, authz);
+  if (refusal) throw new A2aError(refusal.code, 403, refusal.detail);
+  return next();
 }
 
 /**
