@@ -116,6 +116,7 @@ export function indexProblems(vault: Vault): string[] {
   const pam = new PamStore(services(vault, createLogger({ level: 'silent' }), Date.now));
   const problems: string[] = [];
   let expected = 0;
+  const onDevice = new Map<string, number>();
   const expect = (family: IndexFamily, value: string, id: string) => {
     expected++;
     if (!pam.ids(family, value).includes(id)) problems.push(`missing ${family} entry for ${id}`);
@@ -125,8 +126,14 @@ export function indexProblems(vault: Vault): string[] {
     if (cr.identifier !== null) expect('ci', keyOf('ci', cr.identifier), cr.id);
     const d = pam.devices.get(cr.deviceId);
     if (d) expect('ck', keyOf('ck', cr.ip, d.hostname, cr.username), cr.id);
-    expect('cd', keyOf('cd', cr.deviceId), cr.id);
+    // 'cd' is one list per device: counted per device below.
+    if (!pam.ids('cd', cr.deviceId).includes(cr.id)) problems.push(`missing cd entry for ${cr.id}`);
+    onDevice.set(cr.deviceId, (onDevice.get(cr.deviceId) ?? 0) + 1);
     if (cr.hasSecret !== pam.secrets.has(secretKey(cr.id))) problems.push(`credential ${cr.id}: hasSecret ${cr.hasSecret} but secret ${pam.secrets.has(secretKey(cr.id))}`);
+  }
+  for (const [deviceId, n] of onDevice) {
+    expected++;
+    if (pam.ids('cd', deviceId).length !== n) problems.push(`cd list of device ${deviceId} holds ${pam.ids('cd', deviceId).length} ids, ${n} credentials are on it`);
   }
   for (const i of pam.all(pam.infos)) {
     if (i.identifier !== null) expect('ii', keyOf('ii', i.identifier), i.id);

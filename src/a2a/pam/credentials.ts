@@ -114,6 +114,11 @@ export async function upsertCredential(store: PamStore, authz: Authorization, in
       };
       store.credentials.put(id, saved);
       index(store, saved, device);
+      // The device's credential list (one 'cd' entry per device) changes only on a move.
+      if (before?.deviceId !== saved.deviceId) {
+        if (before) store.indexRemove('cd', keyOf('cd', before.deviceId), id);
+        store.indexPut('cd', keyOf('cd', saved.deviceId), id);
+      }
       if (!before) store.link(authz.id, 'credentials', id);
       if (!before || input.secret !== undefined || JOURNALED.some((k) => JSON.stringify(before[k]) !== JSON.stringify(saved![k]))) {
         store.s.changes?.record({ type: 'credential', op: 'put', id });
@@ -141,12 +146,10 @@ export async function inactivateCredential(store: PamStore, authz: Authorization
 function index(store: PamStore, cr: Credential, device: Device): void {
   if (cr.identifier !== null) store.indexPut('ci', keyOf('ci', cr.identifier), cr.id);
   store.indexPut('ck', keyOf('ck', cr.ip, device.hostname, cr.username), cr.id);
-  store.indexPut('cd', keyOf('cd', cr.deviceId), cr.id);
 }
 
 function unindex(store: PamStore, cr: Credential): void {
   const device = store.devices.get(cr.deviceId);
   if (cr.identifier !== null) store.indexRemove('ci', keyOf('ci', cr.identifier), cr.id);
   if (device) store.indexRemove('ck', keyOf('ck', cr.ip, device.hostname, cr.username), cr.id);
-  store.indexRemove('cd', keyOf('cd', cr.deviceId), cr.id);
 }

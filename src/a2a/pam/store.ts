@@ -59,7 +59,12 @@ export interface Custody {
   since: number;
 }
 
-/** Index families in 'pam-index': key `<family>:<hash of the value>:<id>`, several ids per value. */
+/**
+ * Index families in 'pam-index': key `<family>:<hash of the value>:<id>`, several ids per value;
+ * except 'cd' (the credentials of a device, only ever read whole): one entry per device, key
+ * `cdl:<device id>`, its credential ids in numeric order joined by commas (ids are decimal), so a
+ * snapshot writes one per device; one string rather than an array, so a removal is a substring cut.
+ */
 export type IndexFamily = 'dh' | 'ci' | 'ck' | 'cd' | 'ii';
 
 /** Where the A2A API keeps PAM records and their secrets (the upstream sync reads them too). */
@@ -125,18 +130,45 @@ export class PamStore {
   }
 
   ids(family: IndexFamily, value: string): string[] {
+    if (family === 'cd') return this.index.get(deviceListKey(value))?.split(',') ?? [];
     const prefix = `${family}:${digest(value)}:`;
     return [...this.index.getRange({ start: prefix, end: `${prefix}\uffff` })].map((e) => e.value);
   }
 
-  /** Inside a transaction. */
+  /** Inside a write transaction ('cd' reads, changes and writes back its device's list). */
   indexPut(family: IndexFamily, value: string, id: string): void {
-    this.index.put(indexKey(family, value, id), id);
+    if (family !== 'cd') return void this.index.put(indexKey(family, value, id), id);
+    const list = this.ids('cd', value);
+    const at = insertionPoint(list, id);
+    if (list[at] === id) return;
+    list.splice(at, 0, id);
+    this.setDeviceList(value, list);
   }
 
-  /** Inside a transaction. */
+  /** Inside a write transaction. */
   indexRemove(family: IndexFamily, value: string, id: string): void {
-    this.index.remove(indexKey(family, value, id));
+    if (family !== 'cd') return void this.index.remove(indexKey(family, value, id));
+    // A snapshot that drops many credentials removes them one at a time: cut the string, no split.
+    const list = `,${this.index.get(deviceListKey(value)) ?? ''},`;
+    const at = list.indexOf(`,${id},`);
+    if (at < 0) return;
+    this.#writeList(value, (list.slice(0, at) + list.slice(at + id.length + 1)).slice(1, -1));
+  }
+
+  /**
+   * Inside a write transaction: device `deviceId` holds exactly `ids` (in compareIds order).
+   * The read-modify-write of a list is only safe there: the write transaction holds LMDB's
+   * write lock (other processes included), and reads in it see its own earlier writes.
+   */
+  setDeviceList(deviceId: string, ids: string[]): void {
+    this.#writeList(deviceId, ids.join(','));
+  }
+
+  #writeList(deviceId: string, joined: string): void {
+    const env = (this.index as unknown as { env?: { writeTxn?: unknown } }).env;
+    if (env && !env.writeTxn) throw new Error('pam-index device lists change only inside a write transaction');
+    if (joined === '') this.index.remove(deviceListKey(deviceId));
+    else this.index.put(deviceListKey(deviceId), joined);
   }
 
   /** Inside a transaction: records that `authz` was given the record it created (seen by `outpost a2a`). */
@@ -202,8 +234,29 @@ export function keyOf(family: IndexFamily, ...parts: string[]): string {
  * The 'pam-index' key of `id` under `value` (already normalised by keyOf): what indexPut writes.
  * Bulk writers (the sync snapshot) build these to write their entries in key order.
  */
-export function indexKey(family: IndexFamily, value: string, id: string): string {
+export function indexKey(family: Exclude<IndexFamily, 'cd'>, value: string, id: string): string {
   return `${family}:${digest(value)}:${id}`;
+}
+
+/** The 'pam-index' key of the list of credential ids on device `deviceId` (ids are decimal, at most 15 digits). */
+export function deviceListKey(deviceId: string): string {
+  return `cdl:${deviceId}`;
+}
+
+/** The order of ids in a device list: numeric for decimal ids (shorter first, then by character), total for any string. */
+export function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+function insertionPoint(list: string[], id: string): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareIds(list[mid]!, id) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 // Hashed so that index keys stay far below LMDB's key limit whatever the field lengths.

@@ -2,11 +2,12 @@
 // putCredential writes each one but in key order: records and secrets in id order, and
 // the index entries collected and written sorted at the end. LMDB writes in key order touch each
 // page once; the index keys are hashes, so written one credential at a time they land at random.
+// The credentials of a device ('cd') are one list per device: written once per device touched.
 // Also: the records already held are read in one range scan, each device once, and a record
 // whose indexed fields did not change computes no index key at all.
 import { secretKey } from '../../a2a/pam/credentials.ts';
 import { releaseAllCustody } from '../../a2a/pam/custody.ts';
-import { indexKey, keyOf, type Credential } from '../../a2a/pam/store.ts';
+import { compareIds, indexKey, keyOf, type Credential } from '../../a2a/pam/store.ts';
 import type { CredentialRecord } from '../messages.ts';
 import { centreCredential, putCredential, type PamApply } from './pam.ts';
 
@@ -41,28 +42,31 @@ export function putCredentials(ctx: PamApply, list: CredentialRecord[], held: (i
     if (!hostnames.has(deviceId)) hostnames.set(deviceId, pam.devices.get(deviceId)?.hostname);
     return hostnames.get(deviceId);
   };
-  // 'cd' keys hash the device id: one digest per device, not per credential.
-  const deviceKeys = new Map<string, string>();
-  const cdKey = (deviceId: string, id: string) => {
-    let prefix = deviceKeys.get(deviceId);
-    if (prefix === undefined) deviceKeys.set(deviceId, (prefix = indexKey('cd', keyOf('cd', deviceId), '')));
-    return prefix + id;
-  };
+  // Index keys of 'ci' and 'ck' only: 'cd' is one list per device, merged at the end.
   const keys = (cr: Credential | CredentialRecord): string[] => {
     const out: string[] = [];
     if (cr.identifier !== null) out.push(indexKey('ci', keyOf('ci', cr.identifier), cr.id));
     const host = hostname(cr.deviceId);
     if (host !== undefined) out.push(indexKey('ck', keyOf('ck', cr.ip, host, cr.username), cr.id));
-    out.push(cdKey(cr.deviceId, cr.id));
     return out;
   };
   const removes: string[] = [];
-  // Sorted at the end; 'cd' entries come out in id order per device already (the records are
-  // taken in id order), so only the device prefixes need sorting there.
   const puts: string[] = [];
-  const cdPuts = new Map<string, string[]>();
   const ciPuts: string[] = [];
   const ckPuts: string[] = [];
+  // Per device, the credential ids that join or leave its list.
+  const joins = new Map<string, string[]>();
+  const leaves = new Map<string, Set<string>>();
+  const join = (deviceId: string, id: string) => {
+    const ids = joins.get(deviceId);
+    if (ids === undefined) joins.set(deviceId, [id]);
+    else ids.push(id);
+  };
+  const leave = (deviceId: string, id: string) => {
+    const ids = leaves.get(deviceId);
+    if (ids === undefined) leaves.set(deviceId, new Set([id]));
+    else ids.add(id);
+  };
 
   const sorted = inOrder ? list : [...list].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   for (const r of sorted) {
@@ -89,14 +93,16 @@ export function putCredentials(ctx: PamApply, list: CredentialRecord[], held: (i
       if (r.identifier !== null) ciPuts.push(indexKey('ci', keyOf('ci', r.identifier), r.id));
       const host = hostname(r.deviceId);
       if (host !== undefined) ckPuts.push(indexKey('ck', keyOf('ck', r.ip, host, r.username), r.id));
-      let cd = cdPuts.get(r.deviceId);
-      if (cd === undefined) cdPuts.set(r.deviceId, (cd = []));
-      cd.push(cdKey(r.deviceId, r.id));
+      join(r.deviceId, r.id);
     } else if (before.identifier !== r.identifier || before.ip !== r.ip || before.username !== r.username || before.deviceId !== r.deviceId) {
       const after = keys(r);
       const old = keys(before);
       for (const k of old) if (!after.includes(k)) removes.push(k);
       for (const k of after) if (!old.includes(k)) puts.push(k);
+      if (before.deviceId !== r.deviceId) {
+        leave(before.deviceId, r.id);
+        join(r.deviceId, r.id);
+      }
     }
     if (before?.active && !r.active) releaseAllCustody(pam, r.id, now, 'inactivated');
     result.puts++;
@@ -105,7 +111,15 @@ export function putCredentials(ctx: PamApply, list: CredentialRecord[], held: (i
   removes.sort();
   for (const k of removes) pam.index.remove(k);
   const put = (k: string) => pam.index.put(k, k.slice(k.lastIndexOf(':') + 1));
-  for (const deviceId of [...cdPuts.keys()].sort((a, b) => (deviceKeys.get(a)! < deviceKeys.get(b)! ? -1 : 1))) for (const k of cdPuts.get(deviceId)!) put(k);
+  // One list per device whose credentials changed: what the store holds, less what left, plus what joined.
+  for (const deviceId of [...new Set([...joins.keys(), ...leaves.keys()])].sort()) {
+    const gone = leaves.get(deviceId);
+    const held = pam.ids('cd', deviceId);
+    const kept = gone === undefined ? held : held.filter((id) => !gone.has(id));
+    const added = joins.get(deviceId) ?? [];
+    const list = kept.length === 0 ? added : [...new Set([...kept, ...added])];
+    pam.setDeviceList(deviceId, list.sort(compareIds));
+  }
   for (const k of sortFamily(ciPuts)) put(k);
   for (const k of sortFamily(ckPuts)) put(k);
   puts.sort();

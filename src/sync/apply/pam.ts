@@ -24,7 +24,7 @@ function credentialKeys(pam: PamStore, cr: Credential, device: Device | undefine
   const keys: IndexKey[] = [];
   if (cr.identifier !== null) keys.push(['ci', keyOf('ci', cr.identifier)]);
   if (device) keys.push(['ck', keyOf('ck', cr.ip, device.hostname, cr.username)]);
-  keys.push(['cd', keyOf('cd', cr.deviceId)]);
+  keys.push(['cd', keyOf('cd', cr.deviceId)]); // its device's list: indexPut/indexRemove add or cut the id
   return keys;
 }
 
