@@ -134,6 +134,32 @@ export function pageStamp(db: Database<any, string>): number {
   return lastTxnId === undefined || inWriteTxn(db) ? 0 : lastTxnId() || 0;
 }
 
+/**
+ * `derive()`'s answer for the value stored at `key` (e.g. a secret opened from it), kept in `kept`
+ * under `id` while that stored value stays the same (page stamp, else its bytes); at most `max`
+ * kept. undefined when nothing is stored or `derive` gives nothing.
+ */
+export function keptDerived<V>(db: Database<any, string>, key: string, kept: Map<string, Known & { value: V }>, id: string, max: number, derive: () => V | undefined): V | undefined {
+  const hit = kept.get(id);
+  const stored = storedUnlessSame(db, key, hit);
+  if (stored === UNCHANGED) return hit!.value;
+  if (stored === undefined) {
+    kept.delete(id);
+    return undefined;
+  }
+  const stamp = pageStamp(db);
+  if (hit && hit.bytes.equals(stored)) {
+    hit.stamp = stamp;
+    return hit.value;
+  }
+  const bytes = Buffer.from(stored); // LMDB reuses that buffer on the next read
+  const value = derive();
+  if (value === undefined) return undefined;
+  if (kept.size >= max) kept.clear();
+  kept.set(id, { bytes, stamp, value });
+  return value;
+}
+
 function inWriteTxn(db: Database<any, string>): boolean {
   return Boolean((db as { env?: { writeTxn?: unknown } }).env?.writeTxn);
 }

@@ -3,7 +3,7 @@
 // they survive a restart, can be revoked, and a copy of the store cannot be replayed.
 import { createHmac, hash, randomBytes } from 'node:crypto';
 import type { Database } from 'lmdb';
-import { DecodedRecords, pageStamp, storedUnlessSame, UNCHANGED, type Known } from '../clients.ts';
+import { DecodedRecords, keptDerived, type Known } from '../clients.ts';
 import type { A2aServices } from '../context.ts';
 
 export interface TokenRecord {
@@ -44,32 +44,15 @@ function hashToken(token: string): string {
 // The binding of each authorization's client secret, kept with the secret's sealed record: the
 // same sealed bytes (AEAD, bound to database, key and revision) open to the same secret, so the
 // binding is recomputed (a decrypt and an HMAC) only when the record changed, e.g. on rotation.
-const bindings = new WeakMap<object, Map<string, Known & { binding: string }>>();
+const bindings = new WeakMap<object, Map<string, Known & { value: string }>>();
 
 function bindingFor(s: A2aServices, authzId: string): string | undefined {
-  const key = `client:${authzId}`;
-  const db = s.clients.secrets.db;
   let known = bindings.get(s.clients);
   if (!known) bindings.set(s.clients, (known = new Map()));
-  const hit = known.get(authzId);
-  const sealed = storedUnlessSame(db, key, hit);
-  if (sealed === UNCHANGED) return hit!.binding;
-  if (sealed === undefined) {
-    known.delete(authzId);
-    return undefined;
-  }
-  const stamp = pageStamp(db);
-  if (hit && hit.bytes.equals(sealed)) {
-    hit.stamp = stamp;
-    return hit.binding;
-  }
-  const copy = Buffer.from(sealed); // LMDB reuses that buffer on the next read
-  const secret = s.clients.clientSecret(authzId);
-  if (!secret) return undefined;
-  const binding = createHmac('sha256', secret.reveal()).update('outpost a2a access token').digest('hex').slice(0, 32);
-  if (known.size >= 10_000) known.clear();
-  known.set(authzId, { bytes: copy, stamp, binding });
-  return binding;
+  return keptDerived(s.clients.secrets.db, `client:${authzId}`, known, authzId, 10_000, () => {
+    const secret = s.clients.clientSecret(authzId);
+    return secret && createHmac('sha256', secret.reveal()).update('outpost a2a access token').digest('hex').slice(0, 32);
+  });
 }
 
 /** Issues a token for `authzId`; resolves once its record is on disk. */

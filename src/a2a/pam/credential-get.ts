@@ -4,7 +4,7 @@ import type { Hono } from 'hono';
 import type { Secret } from '../../vault/index.ts';
 import { cacheHeaders, checkCache } from '../cache.ts';
 import type { Authorization } from '../clients.ts';
-import { DecodedRecords, pageStamp, storedUnlessSame, UNCHANGED, type Known } from '../clients.ts';
+import { DecodedRecords, keptDerived, type Known } from '../clients.ts';
 import { requireResource, type A2aEnv } from '../context.ts';
 import { A2aError, jsonAnswer, jsonTextAnswer, success } from '../envelope.ts';
 import { sensitiveWriter } from '../sensitive.ts';
@@ -57,7 +57,7 @@ class HotReads {
   static readonly MAX_SECRETS = 1000;
   readonly #credentials: DecodedRecords<Credential>;
   readonly #devices: DecodedRecords<Device>;
-  readonly #secrets = new Map<string, Known & { secret: Secret }>();
+  readonly #secrets = new Map<string, Known & { value: Secret }>();
   readonly #answers = new Map<string, { credential: Credential; device: Device; secret: Secret | undefined; json: string }>();
 
   constructor(readonly store: PamStore) {
@@ -98,25 +98,7 @@ class HotReads {
 
   secret(credentialId: string): Secret | undefined {
     const key = secretKey(credentialId);
-    const db = this.store.secrets.db;
-    const hit = this.#secrets.get(key);
-    const sealed = storedUnlessSame(db, key, hit);
-    if (sealed === UNCHANGED) return hit!.secret;
-    if (sealed === undefined) {
-      this.#secrets.delete(key);
-      return undefined;
-    }
-    const stamp = pageStamp(db);
     // Same sealed bytes (AEAD bound to collection, key and revision): the same secret.
-    if (hit && hit.bytes.equals(sealed)) {
-      hit.stamp = stamp;
-      return hit.secret;
-    }
-    const copy = Buffer.from(sealed); // LMDB reuses that buffer on the next read
-    const secret = this.store.secrets.get(key);
-    if (!secret) return undefined;
-    if (this.#secrets.size >= HotReads.MAX_SECRETS) this.#secrets.clear();
-    this.#secrets.set(key, { bytes: copy, stamp, secret });
-    return secret;
+    return keptDerived(this.store.secrets.db, key, this.#secrets, key, HotReads.MAX_SECRETS, () => this.store.secrets.get(key));
   }
 }
