@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { configSchema, type Config, type ConfigInput } from '../../src/config/index.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
+import { Vault } from '../../src/vault/index.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const OUTPOST_BIN = join(REPO, 'bin/outpost.mjs');
@@ -24,6 +25,20 @@ export function testConfig(dir: string, extra: ConfigInput = {}): Config {
     rootKey: { allowFile: true, file: join(dir, 'root.key'), ...(extra.rootKey ?? {}) },
     http: { host: '127.0.0.1', port: 0, ...(extra.http ?? {}) },
   });
+}
+
+/**
+ * A new vault (file root) in a new temporary directory, logging to memory; closing it and
+ * removing the directory are pushed onto `cleanups`, which the test file runs last-in first-out.
+ */
+export async function openFreshVault(cleanups: Array<() => Promise<void>>, extra: ConfigInput = {}) {
+  const dir = await tempDir();
+  cleanups.push(dir.remove);
+  const config = testConfig(dir.path, extra);
+  const { log, lines } = memoryLog();
+  const vault = await Vault.open(config, { create: true, log });
+  cleanups.push(() => vault.close());
+  return { dir: dir.path, config, log, lines, vault };
 }
 
 /** A logger that keeps every line in memory, so tests can grep it for secrets. */

@@ -6,22 +6,14 @@ import { createDecipheriv } from 'node:crypto';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { Vault, startRotation } from '../../src/vault/index.ts';
-import { memoryLog, tempDir, testConfig } from '../helpers/vault.ts';
+import { openFreshVault } from '../helpers/vault.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function fresh() {
-  const dir = await tempDir();
-  cleanups.push(dir.remove);
-  const config = testConfig(dir.path);
-  const { log } = memoryLog();
-  const vault = await Vault.open(config, { create: true, log });
-  cleanups.push(() => vault.close());
-  return { config, log, vault };
-}
+const fresh = () => openFreshVault(cleanups);
 
 test('values larger than lmdb’s read buffer round-trip', async () => {
   const { vault } = await fresh();

@@ -7,22 +7,14 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { Secret, Vault, VaultError } from '../../src/vault/index.ts';
-import { memoryLog, tempDir, testConfig } from '../helpers/vault.ts';
+import { memoryLog, openFreshVault, tempDir, testConfig } from '../helpers/vault.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-async function fresh() {
-  const dir = await tempDir();
-  cleanups.push(dir.remove);
-  const config = testConfig(dir.path);
-  const { log } = memoryLog();
-  const vault = await Vault.open(config, { create: true, log });
-  cleanups.push(() => vault.close());
-  return { dir: dir.path, config, log, vault };
-}
+const fresh = () => openFreshVault(cleanups);
 
 async function sha(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
