@@ -6,5 +6,5 @@ export { UpstreamLog, parseUp, type StoredEntry, type UpState } from './upstream
 export { brokerUrlFor, connectCentre, type CentreLink, type CentreLinkOptions } from './link.ts';
 export { PushError, ackMessage, checkOps, pushDelta, pushSnapshot, targets, type Pushed } from './push.ts';
 export { decideChange, ruleRefuses } from './changes.ts';
-export { startServe, type ServeCounters, type ServeOptions, type Server } from './serve.ts';
-export { workers, type WorkerRecord, type WorkerView } from './workers.ts';
+export { startServe, type ServeOptions, type Server } from './serve.ts';
+export { workers, type ServeCounters, type WorkerRecord, type WorkerView } from './workers.ts';

@@ -17,7 +17,7 @@ import { brokerUrlFor, centreClientOptions, type CentreLink } from './link.ts';
 import { ackMessage, pushSnapshot } from './push.ts';
 import type { CentreStore } from './store.ts';
 import { parseUp, type Incoming } from './upstream.ts';
-import { recordWorker, type WorkerRecord } from './workers.ts';
+import { recordWorker, type ServeCounters, type WorkerRecord } from './workers.ts';
 
 export interface ServeOptions {
   url?: string;
@@ -41,28 +41,6 @@ export interface ServeOptions {
   now?: () => number;
   brokerCa?: string;
   reconnectPeriodMs?: number;
-}
-
-export interface ServeCounters {
-  received: number;
-  applied: number;
-  duplicates: number;
-  /** Arrived ahead of a missing entry and dropped because the hold was full: left to the resend. */
-  outOfOrder: number;
-  /** Arrived ahead of a missing entry and held. */
-  held: number;
-  /** Held entries (by this worker or another) that this worker applied once their predecessor was. */
-  heldApplied: number;
-  /** Held entries this worker dropped after `holdMs` without their predecessor. */
-  heldExpired: number;
-  lost: number;
-  /** Unparseable or misaddressed messages, dropped. */
-  invalid: number;
-  acks: number;
-  changes: number;
-  snapshots: number;
-  rejectedReports: number;
-  errors: number;
 }
 
 export interface Server {

@@ -4,9 +4,31 @@
 import { hostname } from 'node:os';
 import type { Vault } from '../../vault/index.ts';
 import { processAlive } from '../runtime.ts';
-import type { ServeCounters } from './serve.ts';
 
 const WORKERS = 'centre-workers';
+
+/** What one `serve` worker has counted since it started. */
+export interface ServeCounters {
+  received: number;
+  applied: number;
+  duplicates: number;
+  /** Arrived ahead of a missing entry and dropped because the hold was full: left to the resend. */
+  outOfOrder: number;
+  /** Arrived ahead of a missing entry and held. */
+  held: number;
+  /** Held entries (by this worker or another) that this worker applied once their predecessor was. */
+  heldApplied: number;
+  /** Held entries this worker dropped after `holdMs` without their predecessor. */
+  heldExpired: number;
+  lost: number;
+  /** Unparseable or misaddressed messages, dropped. */
+  invalid: number;
+  acks: number;
+  changes: number;
+  snapshots: number;
+  rejectedReports: number;
+  errors: number;
+}
 
 export interface WorkerRecord {
   clientId: string;
