@@ -10,7 +10,7 @@ import { applyDelta, applySnapshot, readPosition } from '../../src/sync/apply/in
 import { changeJournal, pendingChanges, REVISIONS_DATABASE, revisionOf, type Journal } from '../../src/sync/changes.ts';
 import type { SnapshotPayload } from '../../src/sync/messages.ts';
 import { Vault } from '../../src/vault/index.ts';
-import { tempDir, testConfig } from '../helpers/vault.ts';
+import { openFreshVault, tempDir, testConfig } from '../helpers/vault.ts';
 import { applyStores, cid, credential, CRASH_CREDENTIALS, device, emptySnapshot, generation, user } from './downstream-fixtures.ts';
 import { killAfterFirstApply } from './kill-child.ts';
 
@@ -21,11 +21,8 @@ after(async () => {
 });
 
 async function opened() {
-  const dir = await tempDir();
-  cleanups.push(dir.remove);
-  const vault = await Vault.open(testConfig(dir.path), { create: true, log: silent });
-  cleanups.push(() => vault.close());
-  return { dir: dir.path, vault, stores: applyStores(vault, silent), journal: changeJournal(vault) };
+  const { dir, vault } = await openFreshVault(cleanups);
+  return { dir, vault, stores: applyStores(vault, silent), journal: changeJournal(vault) };
 }
 
 const D1 = cid(1);
