@@ -3,7 +3,7 @@
 // credentials, devices and protected information each authorization is linked to.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as lmdb from 'lmdb';
-import type { Database } from 'lmdb';
+import type { Database, RootDatabase } from 'lmdb';
 import { Secret, type SecretCollection, type Vault } from '../vault/index.ts';
 import { nextId } from './ids.ts';
 
@@ -67,7 +67,9 @@ export class DecodedRecords<V extends object> {
 
   get(key: string): V | undefined {
     const seen = this.#seen.get(key);
-    const bytes = storedUnlessSame(this.db, key, seen);
+    // Asked before the read: it may read the store itself, and LMDB reuses one buffer for reads.
+    const quiet = quietStamp(this.db);
+    const bytes = storedUnlessSame(this.db, key, seen, quiet);
     if (bytes === UNCHANGED) return seen!.value;
     if (bytes === undefined) {
       this.#seen.delete(key);
@@ -75,7 +77,9 @@ export class DecodedRecords<V extends object> {
     }
     const stamp = pageStamp(this.db);
     if (seen !== undefined && seen.bytes.equals(bytes)) {
-      seen.stamp = stamp; // the page was written (another record on it changed), this record not
+      // the page was written (another record on it changed), this record not
+      seen.stamp = stamp;
+      seen.quiet = quiet;
       return seen.value;
     }
     // getBinaryFast's buffer is reused by the next read: copy before reading again.
@@ -83,7 +87,7 @@ export class DecodedRecords<V extends object> {
     const value = this.db.get(key);
     if (value === undefined) return undefined;
     if (this.#seen.size >= this.max) this.#seen.clear();
-    this.#seen.set(key, { bytes: copy, stamp, value: deepFreeze(value) });
+    this.#seen.set(key, { bytes: copy, stamp, quiet, value: deepFreeze(value) });
     return value;
   }
 }
@@ -97,10 +101,11 @@ export function storedBytes(db: { getBinaryFast(key: string): Buffer | undefined
   return raw === undefined ? undefined : raw.subarray(0, raw.length);
 }
 
-/** What a reader knows of a stored value: its bytes, and the stamp of the page it read them from (0: none). */
+/** What a reader knows of a stored value: its bytes, the stamp of the page it read them from (0: none), and the store's quiet stamp then (0: none). */
 export interface Known {
   bytes: Buffer;
   stamp: number;
+  quiet: number;
 }
 
 /** storedUnlessSame()'s answer when the stored value is the one the caller knows. */
@@ -114,18 +119,24 @@ const lastTxnId = (lmdb as unknown as { getLastTxnId?: () => number }).getLastTx
 const probe = { ifNotTxnId: 0 };
 
 /**
- * Like storedBytes(), but UNCHANGED when the stored value is the one `known` holds because the
- * page it was read from has not been written since: no copy, no comparison. Inside a
- * write transaction (whose own pages keep one stamp however often they change) or without a
- * stamp, the bytes are returned for the caller to compare.
+ * Like storedBytes(), but UNCHANGED when the stored value is the one `known` holds: because
+ * nothing at all was committed to the store since (quietStamp(), one check per call for every
+ * record it reads), or because the page it was read from has not been written since. Either way
+ * no copy and no comparison. Inside a write transaction (whose own pages keep one stamp however
+ * often they change) or without a stamp, the bytes are returned for the caller to compare.
  */
-export function storedUnlessSame(db: Database<any, string>, key: string, known: Known | undefined): Buffer | typeof UNCHANGED | undefined {
-  if (known === undefined || known.stamp === 0 || inWriteTxn(db)) return storedBytes(db, key);
+export function storedUnlessSame(db: Database<any, string>, key: string, known: Known | undefined, quiet = quietStamp(db)): Buffer | typeof UNCHANGED | undefined {
+  if (known === undefined || inWriteTxn(db)) return storedBytes(db, key);
+  if (known.quiet !== 0 && known.quiet === quiet) return UNCHANGED;
+  if (known.stamp === 0) return storedBytes(db, key);
   probe.ifNotTxnId = known.stamp;
   const raw = (db as unknown as { getBinaryFast(key: string, options: object): Buffer | undefined }).getBinaryFast(key, probe);
   if (raw === undefined) return undefined;
   // lmdb answers an unchanged page with its own marker object, not bytes.
-  if (!(raw instanceof Uint8Array)) return UNCHANGED;
+  if (!(raw instanceof Uint8Array)) {
+    known.quiet = quiet;
+    return UNCHANGED;
+  }
   return raw.subarray(0, raw.length);
 }
 
@@ -141,7 +152,8 @@ export function pageStamp(db: Database<any, string>): number {
  */
 export function keptDerived<V>(db: Database<any, string>, key: string, kept: Map<string, Known & { value: V }>, id: string, max: number, derive: () => V | undefined): V | undefined {
   const hit = kept.get(id);
-  const stored = storedUnlessSame(db, key, hit);
+  const quiet = quietStamp(db); // before the read: see DecodedRecords.get
+  const stored = storedUnlessSame(db, key, hit, quiet);
   if (stored === UNCHANGED) return hit!.value;
   if (stored === undefined) {
     kept.delete(id);
@@ -150,14 +162,98 @@ export function keptDerived<V>(db: Database<any, string>, key: string, kept: Map
   const stamp = pageStamp(db);
   if (hit && hit.bytes.equals(stored)) {
     hit.stamp = stamp;
+    hit.quiet = quiet;
     return hit.value;
   }
   const bytes = Buffer.from(stored); // LMDB reuses that buffer on the next read
   const value = derive();
   if (value === undefined) return undefined;
   if (kept.size >= max) kept.clear();
-  kept.set(id, { bytes, stamp, value });
+  kept.set(id, { bytes, stamp, quiet, value });
   return value;
+}
+
+/**
+ * "Nothing at all was committed to this store since": LMDB keeps every named database as a
+ * record of its main database, which each commit that changes a database rewrites. While the
+ * main database is a single page (tree depth 1: a few dozen databases, as the vault has), that
+ * page's stamp changes with every commit, of any process, to any database. So one page-stamp
+ * check answers for every record at once.
+ */
+class StoreQuiet {
+  /** The main database's first key, as LMDB stores it. */
+  #key: Buffer | undefined;
+  /** The stamp of the main database's page that holds #key, when last read (0: not yet). */
+  #stamp = 0;
+  /** Whether that page was then the main database's only page. */
+  #single = false;
+  #memo = -1;
+  readonly #forget = () => {
+    this.#memo = -1;
+  };
+
+  constructor(readonly root: RootDatabase) {}
+
+  /**
+   * The main database's page stamp when it is the store's only such page, else 0. Asked once per
+   * synchronous run (task or microtask): within one, LMDB's read snapshot stays the same.
+   */
+  now(): number {
+    if (this.#memo < 0) {
+      this.#memo = this.#check();
+      queueMicrotask(this.#forget);
+    }
+    return this.#memo;
+  }
+
+  #check(): number {
+    if (lastTxnId === undefined) return 0;
+    const root = this.root as unknown as { getBinaryFast(key: Buffer, options?: object): Buffer | undefined };
+    if (this.#stamp !== 0 && this.#key !== undefined) {
+      probe.ifNotTxnId = this.#stamp;
+      const raw = root.getBinaryFast(this.#key, probe);
+      if (raw !== undefined && !(raw instanceof Uint8Array)) return this.#single ? this.#stamp : 0;
+    }
+    // Written since, or never read: the page's new stamp, and whether it is still the only page
+    // (any change of the main database's shape rewrites the page too).
+    this.#stamp = 0;
+    this.#key ??= this.#firstKey();
+    if (this.#key === undefined) return 0;
+    if (root.getBinaryFast(this.#key) === undefined) {
+      this.#key = undefined; // that database was dropped: look again next time
+      return 0;
+    }
+    this.#stamp = lastTxnId() || 0;
+    this.#single = (this.root.getStats() as { treeDepth?: number }).treeDepth === 1;
+    return this.#single ? this.#stamp : 0;
+  }
+
+  #firstKey(): Buffer | undefined {
+    const [name] = Array.from(this.root.getKeys({ limit: 1 }));
+    if (name === undefined) return undefined;
+    // A database's record is keyed by its name with the C string's final NUL, which lmdb-js
+    // lists without; a key the root store itself wrote has none.
+    const root = this.root as unknown as { getBinaryFast(key: Buffer): Buffer | undefined };
+    return [Buffer.from(`${String(name)}\0`), Buffer.from(String(name))].find((key) => root.getBinaryFast(key) !== undefined);
+  }
+}
+
+const quiets = new WeakMap<object, StoreQuiet>();
+
+/**
+ * Lets quietStamp() answer for every database of `root`'s store. Any A2A service registers its
+ * vault's root; records of a store not registered are checked one by one.
+ */
+export function watchStoreQuiet(root: RootDatabase): void {
+  const env = (root as unknown as { env?: object }).env;
+  if (env && !quiets.has(env)) quiets.set(env, new StoreQuiet(root));
+}
+
+/** StoreQuiet.now() for `db`'s store; 0 (never equal to a kept one) inside a write transaction or for a store not watched. */
+export function quietStamp(db: Database<any, string>): number {
+  const env = (db as unknown as { env?: { writeTxn?: unknown } }).env;
+  if (!env || env.writeTxn) return 0;
+  return quiets.get(env)?.now() ?? 0;
 }
 
 function inWriteTxn(db: Database<any, string>): boolean {
@@ -192,6 +288,7 @@ export class Clients {
     this.secrets = vault.collection('a2a-secrets');
     this.#apps = new DecodedRecords(this.apps);
     this.#authz = new DecodedRecords(this.authz);
+    watchStoreQuiet(vault.root);
   }
 
   /** The authorization as stored now (frozen, shared: read it, never change it). */

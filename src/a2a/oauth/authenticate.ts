@@ -4,7 +4,7 @@
 // authorization's active flags, source address, referer and certificate rules.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler, Next } from 'hono';
-import type { Authorization } from '../clients.ts';
+import { quietStamp, type Application, type Authorization } from '../clients.ts';
 import type { A2aContext, A2aEnv, A2aServices } from '../context.ts';
 import { A2aError } from '../envelope.ts';
 import { useNonce } from './nonces.ts';
@@ -31,22 +31,58 @@ export function sameString(a: string, b: string): boolean {
 }
 
 /**
+ * What a connection last proved with a bearer token: an application polling its credential sends
+ * the same Authorization header on the same keep-alive connection call after call. Reused only
+ * while nothing at all was committed to the store since it was proven (quietStamp: a revocation,
+ * a rotated secret or a disabled authorization by any process ends it) and the token has not
+ * expired; the rules are checked on every call. It holds the header, so a token stays in memory
+ * as long as the connection that presented it, not longer.
+ */
+interface Proof {
+  /** The services it was proven with (one store: stamps of two stores are not comparable). */
+  clients: A2aServices['clients'];
+  header: string;
+  authz: Authorization;
+  application: Application | undefined;
+  expiresAt: number;
+  quiet: number;
+}
+
+const proofs = new WeakMap<object, Proof>();
+
+/** The TLS connection a call came on (absent under app.request() in tests). */
+function connectionOf(c: A2aContext): object | undefined {
+  return (c.env as { incoming?: { socket?: object } } | undefined)?.incoming?.socket;
+}
+
+/**
  * Synchronous where the proof is (a bearer token): no async frame of its own on every call; a
  * refusal thrown here reaches the A2A renderer as one thrown after an await would.
  */
 export function authenticate(s: A2aServices): MiddlewareHandler<A2aEnv> {
   return function authenticateA2a(c, next) {
+    const connection = connectionOf(c);
+    const proof = connection && proofs.get(connection);
+    if (
+      proof !== undefined &&
+      proof.clients === s.clients &&
+      proof.header === c.req.header('authorization') &&
+      proof.quiet === quietStamp(s.clients.authz) &&
+      proof.expiresAt > s.now()
+    ) {
+      return admit(c, s, proof.authz, next, proof.application);
+    }
     const proven = identify(c, s);
     return proven instanceof Promise ? proven.then((authz) => admit(c, s, authz, next)) : admit(c, s, proven, next);
   };
 }
 
 /** The proven caller's flags and rules, then the route. */
-function admit(c: A2aContext, s: A2aServices, authz: Authorization, next: Next): Promise<void> {
+function admit(c: A2aContext, s: A2aServices, authz: Authorization, next: Next, known?: Application): Promise<void> {
   // Proven from here on: even a refusal below is the API log's call of this client.
   c.set('authz', authz);
   // Read once: usable() would read it again, and so would the API log for the client's name.
-  const application = s.clients.application(authz.appId);
+  const application = known ?? s.clients.application(authz.appId);
   c.set('application', application);
   if (!authz.active || application?.active !== true) throw unauthenticated('authorization or application inactive');
   const refusal = checkRules(c, authz);
@@ -63,7 +99,7 @@ function identify(c: A2aContext, s: A2aServices): Authorization | Promise<Author
   const header = c.req.header('authorization');
   if (header !== undefined) {
     const bearer = BEARER.exec(header);
-    if (bearer) return viaBearer(s, bearer[1]!);
+    if (bearer) return viaBearer(c, s, header, bearer[1]!);
   }
   return identifyOtherwise(c, s, header);
 }
@@ -87,9 +123,17 @@ async function identifyOtherwise(c: A2aContext, s: A2aServices, header: string |
   throw unauthenticated('no credentials');
 }
 
-function viaBearer(s: A2aServices, token: string): Authorization | Promise<Authorization> {
+function viaBearer(c: A2aContext, s: A2aServices, header: string, token: string): Authorization | Promise<Authorization> {
+  // Taken before the lookups: they read the store as it was then.
+  const quiet = quietStamp(s.clients.authz);
   const check = checkToken(s, token);
-  return check instanceof Promise ? check.then((checked) => bearerHolder(s, checked)) : bearerHolder(s, check);
+  if (check instanceof Promise) return check.then((checked) => bearerHolder(s, checked));
+  const authz = bearerHolder(s, check);
+  const connection = connectionOf(c);
+  if (connection && check.ok && quiet !== 0) {
+    proofs.set(connection, { clients: s.clients, header, authz, application: s.clients.application(authz.appId), expiresAt: check.expiresAt, quiet });
+  }
+  return authz;
 }
 
 function bearerHolder(s: A2aServices, check: TokenCheck): Authorization {

@@ -15,7 +15,7 @@ export interface TokenRecord {
 }
 
 export type TokenCheck =
-  | { ok: true; authzId: string }
+  | { ok: true; authzId: string; expiresAt: number }
   | { ok: false; reason: 'unknown or revoked token' | 'token expired' | 'client secret rotated since the token was issued' };
 
 const PURGE_EVERY_MS = 10 * 60_000;
@@ -79,7 +79,7 @@ export function checkToken(s: A2aServices, token: string): TokenCheck | Promise<
   if (!record) return { ok: false, reason: 'unknown or revoked token' };
   if (record.expiresAt <= s.now()) return tokensDb(s).remove(key).then((): TokenCheck => ({ ok: false, reason: 'token expired' }));
   if (bindingFor(s, record.authzId) !== record.binding) return { ok: false, reason: 'client secret rotated since the token was issued' };
-  return { ok: true, authzId: record.authzId };
+  return { ok: true, authzId: record.authzId, expiresAt: record.expiresAt };
 }
 
 /** Revokes every token of an authorization (call after rotating its secret or disabling it); the count removed. */

@@ -24,9 +24,13 @@ async function oauthError(res: Response, status: number, error: string) {
   return body;
 }
 
+// One keep-alive connection for the probes: what a connection last proved is reused
+// (src/a2a/oauth/authenticate.ts), so expiry, revocation and rotation are checked through it.
+const connection = { remoteAddress: '192.0.2.10' };
+
 /** GET on a path no route serves: the 404 envelope means authenticated, 401 means refused. */
 function probe(token: string, ip?: string) {
-  return f.request('/iso/probe/after-auth', { headers: { authorization: `Bearer ${token}` } }, { ip });
+  return f.request('/iso/probe/after-auth', { headers: { authorization: `Bearer ${token}` } }, ip ? { ip } : { socket: connection });
 }
 
 async function getToken(id: string, secret: string): Promise<string> {
@@ -165,6 +169,19 @@ test('grant_type missing, repeated or unsupported; GET on the endpoint', async (
   const get = await f.request('/iso/oauth2/token', { headers: auth });
   assert.equal(get.status, 405);
   assert.equal(get.headers.get('allow'), 'POST');
+});
+
+test('on one connection, each call is proven by the bearer it carries', async () => {
+  const a = await f.client();
+  const b = await f.client();
+  const tokenA = await getToken(a.authz.clientId, a.secrets.client_secret.revealString());
+  const tokenB = await getToken(b.authz.clientId, b.secrets.client_secret.revealString());
+  await revokeTokens(f.s, b.authz.id);
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await probe(tokenA)).status, 404);
+    assert.equal((await probe(tokenB)).status, 401, 'a revoked token after a valid one on the same connection');
+    assert.equal((await probe(`${tokenA}x`)).status, 401, 'a token that is not one');
+  }
 });
 
 test('tokens survive a restart', async () => {
