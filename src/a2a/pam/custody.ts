@@ -2,7 +2,7 @@
 // DELETE /iso/pam/credential/custody/{id} releases it. Each start and end is an event in
 // 'pam-events', which the upstream sync ships.
 import type { Vault } from '../../vault/index.ts';
-import type { Authorization } from '../clients.ts';
+import { quietStamp, type Authorization } from '../clients.ts';
 import { takeId } from '../ids.ts';
 import type { Credential, PamStore } from './store.ts';
 
@@ -32,12 +32,16 @@ function recordEvent(store: PamStore, event: Omit<PamEvent, 'id'>): void {
   events(store.s.vault).put(id.padStart(ID_WIDTH, '0'), { id, ...event });
 }
 
+const MAX_HELD = 10_000;
+
 /** How long a repeat read's view time may wait before it is written (coalesced; see docs/a2a.md). */
 export const VIEW_COALESCE_MS = 250;
 
 /** Per store: first custodies committed but not yet flushed, and view times not yet written. */
 interface Pending {
   custody: Map<string, Promise<void>>;
+  /** Custodies seen on disk, by the store's quiet stamp then: held still while nothing was committed since. */
+  held: Map<string, number>;
   views: Map<string, number>;
   timer: NodeJS.Timeout | undefined;
 }
@@ -45,7 +49,7 @@ const pendingByStore = new WeakMap<PamStore, Pending>();
 
 function pendingOf(store: PamStore): Pending {
   let p = pendingByStore.get(store);
-  if (!p) pendingByStore.set(store, (p = { custody: new Map(), views: new Map(), timer: undefined }));
+  if (!p) pendingByStore.set(store, (p = { custody: new Map(), held: new Map(), views: new Map(), timer: undefined }));
   return p;
 }
 
@@ -61,7 +65,12 @@ export function takeCustody(store: PamStore, authz: Authorization, cr: Credentia
   const pending = pendingOf(store);
   const inFlight = pending.custody.get(key);
   if (inFlight) return inFlight; // committed or committing, not yet known durable: wait with it
-  if (store.custody.doesExist(key)) {
+  const quiet = quietStamp(store.custody);
+  if ((quiet !== 0 && pending.held.get(key) === quiet) || store.custody.doesExist(key)) {
+    if (quiet !== 0) {
+      if (pending.held.size >= MAX_HELD) pending.held.clear();
+      pending.held.set(key, quiet);
+    }
     noteView(store, pending, cr.id);
     return Promise.resolve();
   }
