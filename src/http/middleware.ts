@@ -11,6 +11,23 @@ function nodeOf(c: Context): { incoming?: Partial<IncomingMessage>; outgoing?: P
 }
 
 /**
+ * A request header by its lower-case name, as `c.req.header(name)` gives it (repeated headers
+ * joined by ", "), read from the Node request's raw list: asking Node's `headers` or the fetch
+ * Request's builds a whole header object on every request for the one or two a middleware reads.
+ */
+export function requestHeader(c: Context, name: string): string | undefined {
+  const raw = nodeOf(c)?.incoming?.rawHeaders;
+  if (!raw) return c.req.header(name);
+  let found: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i]!;
+    if (key.length !== name.length || key.toLowerCase() !== name) continue;
+    found = found === undefined ? raw[i + 1]! : `${found}, ${raw[i + 1]!}`;
+  }
+  return found;
+}
+
+/**
  * Every request gets an id: the client's `X-Request-Id` when it is a short token (as Hono's
  * requestId middleware accepts), else a random UUID; it is in `c.get('requestId')`, the log
  * lines and the answer's `X-Request-Id`. The header goes onto the Node response itself, which
@@ -21,7 +38,7 @@ export function requestId({ limitLength = 255, headerName = 'x-request-id', gene
   const valid = /^[\w\-=]+$/;
   return function requestIdMiddleware(c, next) {
     const node = nodeOf(c);
-    const given = node?.incoming?.headers ? node.incoming.headers[headerName] : c.req.header(headerName);
+    const given = requestHeader(c, headerName);
     const id = typeof given === 'string' && given.length <= limitLength && valid.test(given) ? given : generator();
     c.set('requestId', id);
     if (node?.outgoing?.setHeader) {
@@ -55,8 +72,9 @@ export function closeUnreadBodies(): MiddlewareHandler {
   return function closeUnreadBody(c, next) {
     // The Node request, when there is one (app.request() in tests has none, or a stand-in).
     const incoming = nodeOf(c)?.incoming;
-    if (!incoming?.headers) return next();
-    const { 'content-length': length, 'transfer-encoding': chunked } = incoming.headers;
+    if (!incoming?.rawHeaders) return next();
+    const length = requestHeader(c, 'content-length');
+    const chunked = requestHeader(c, 'transfer-encoding');
     // Without a body there is nothing to leave unread: no need to wait for the answer.
     if (chunked === undefined && !(Number(length ?? 0) > 0)) return next();
     return next().then(() => {

@@ -4,6 +4,7 @@
 // authorization's active flags, source address, referer and certificate rules.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler, Next } from 'hono';
+import { requestHeader } from '../../http/index.ts';
 import { quietStamp, type Application, type Authorization } from '../clients.ts';
 import type { A2aContext, A2aEnv, A2aServices } from '../context.ts';
 import { A2aError } from '../envelope.ts';
@@ -66,7 +67,7 @@ export function authenticate(s: A2aServices): MiddlewareHandler<A2aEnv> {
     if (
       proof !== undefined &&
       proof.clients === s.clients &&
-      proof.header === c.req.header('authorization') &&
+      proof.header === requestHeader(c, 'authorization') &&
       proof.quiet === quietStamp(s.clients.authz) &&
       proof.expiresAt > s.now()
     ) {
@@ -96,7 +97,7 @@ function admit(c: A2aContext, s: A2aServices, authz: Authorization, next: Next, 
  * the body or remember a nonce.
  */
 function identify(c: A2aContext, s: A2aServices): Authorization | Promise<Authorization> {
-  const header = c.req.header('authorization');
+  const header = requestHeader(c, 'authorization');
   if (header !== undefined) {
     const bearer = BEARER.exec(header);
     if (bearer) return viaBearer(c, s, header, bearer[1]!);
