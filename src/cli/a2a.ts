@@ -1,9 +1,7 @@
 // `outpost app …` and `outpost authz …`: the A2A applications and their authorizations
 // (document 004 "Providing a new application"). Secrets are printed once, by `authz add`
 // and `rotate-secret`; `list` and `show` never print them.
-import { Clients, type A2aServices, type Application, type Authorization, type IssuedSecrets } from '../a2a/index.ts';
-import { revokeTokens } from '../a2a/oauth/index.ts';
-import { sensitiveKey } from '../a2a/sensitive.ts';
+import { Clients, revokeTokens, sensitiveKey, type A2aServices, type Application, type Authorization, type IssuedSecrets } from '../a2a/index.ts';
 import { Vault } from '../vault/index.ts';
 import { AUTHZ_OPTIONS, ID, list, parseFingerprint, parseIds, parseIps, parsePamPermission, parseReferers, parseResources } from './a2a-flags.ts';
 import { UsageError, type Command, type CommandContext } from './run.ts';

@@ -1,6 +1,6 @@
 // `outpost audit`: the A2A API log (document 004 "API logs") read from the vault, for a
 // time range, one JSON object per line with --json so large exports stream.
-import { ApiLog, type ApiLogEntry } from '../a2a/apilog.ts';
+import { ApiLog, type ApiLogEntry } from '../a2a/index.ts';
 import { Vault } from '../vault/index.ts';
 import { UsageError, type Command, type Values } from './run.ts';
 

@@ -4,9 +4,8 @@
 // answers it in a delta's outcomes; until then its record survives snapshots. Also the centre
 // revisions the entries take their `base` from (written by apply/, read here).
 import { randomBytes } from 'node:crypto';
-import type { ChangeJournal, LocalChange } from '../a2a/context.ts';
+import { PAM_DATABASES, type ChangeJournal, type LocalChange } from '../a2a/index.ts';
 import type { Vault } from '../vault/index.ts';
-import { PAM_DATABASES } from '../a2a/pam/store.ts';
 
 export const CHANGES_DATABASE = 'sync-changes';
 /** Clear sync bookkeeping: the downstream position, the change counter. */

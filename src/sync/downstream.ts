@@ -4,8 +4,7 @@
 // time. Nothing unverified changes anything; rejections are counted, logged without contents
 // and reported upstream, at most once per reason per interval (the rest as a count).
 import type { KeyObject } from 'node:crypto';
-import type { Clients } from '../a2a/index.ts';
-import { PamStore } from '../a2a/pam/store.ts';
+import { PamStore, type Clients } from '../a2a/index.ts';
 import type { Config, LoadedConfig } from '../config/index.ts';
 import type { Users } from '../identity/index.ts';
 import type { Logger } from '../log.ts';

@@ -3,7 +3,7 @@
 // periodic health report, started together from main.ts and closed in order.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { ApiLog, Clients, UpstreamState } from '../a2a/index.ts';
+import { PAM_DATABASES, type ApiLog, type Clients, type UpstreamState } from '../a2a/index.ts';
 import type { Config, LoadedConfig } from '../config/index.ts';
 import type { Metrics } from '../http/index.ts';
 import type { Users } from '../identity/index.ts';
@@ -18,7 +18,6 @@ import type { ApplyResult, HealthReport } from './messages.ts';
 import { Outbox } from './outbox.ts';
 import { apiLogSource, changeSource, custodySource, notificationSource, pamRecords, startTail } from './tail.ts';
 import { topics } from './topics.ts';
-import { PAM_DATABASES } from '../a2a/pam/store.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 /** Where the running service leaves its link state for `outpost status` (another process). */

@@ -5,9 +5,7 @@
 // The credentials of a device ('cd') are one list per device: written once per device touched.
 // Also: the records already held are read in one range scan, each device once, and a record
 // whose indexed fields did not change computes no index key at all.
-import { secretKey } from '../../a2a/pam/credentials.ts';
-import { releaseAllCustody } from '../../a2a/pam/custody.ts';
-import { compareIds, indexKey, keyOf, type Credential } from '../../a2a/pam/store.ts';
+import { compareIds, indexKey, keyOf, releaseAllCustody, secretKey, type Credential } from '../../a2a/index.ts';
 import type { CredentialRecord } from '../messages.ts';
 import { centreCredential, putCredential, type PamApply } from './pam.ts';
 

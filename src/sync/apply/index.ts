@@ -3,8 +3,7 @@
 // changes. Either way: clear records, indexes, secrets, the stored overlay and the downstream
 // position commit in ONE LMDB transaction, then one flush, so a crash leaves the old state or
 // the new one, never a mix.
-import type { Clients } from '../../a2a/index.ts';
-import type { PamStore } from '../../a2a/pam/store.ts';
+import type { Clients, PamStore } from '../../a2a/index.ts';
 import type { Users } from '../../identity/index.ts';
 import type { Logger } from '../../log.ts';
 import type { Vault } from '../../vault/index.ts';

@@ -2,10 +2,7 @@
 // indexes kept exactly as src/a2a/pam writes them, and its secret in 'pam-secrets'.
 // Invariant kept across every step: a credential has its 'ck' entry exactly while its device
 // exists, keyed by that device's current hostname.
-import { secretKey } from '../../a2a/pam/credentials.ts';
-import { releaseAllCustody } from '../../a2a/pam/custody.ts';
-import { infoSecretKey } from '../../a2a/pam/infos.ts';
-import { keyOf, type Credential, type Device, type IndexFamily, type Info, type PamStore } from '../../a2a/pam/store.ts';
+import { infoSecretKey, keyOf, releaseAllCustody, secretKey, type Credential, type Device, type IndexFamily, type Info, type PamStore } from '../../a2a/index.ts';
 import type { CredentialRecord, DeviceRecord, InfoRecord } from '../messages.ts';
 import type { TxnSecrets } from './secrets.ts';
 
