@@ -196,7 +196,9 @@ class StoreQuiet {
 
   /**
    * The main database's page stamp when it is the store's only such page, else 0. Asked once per
-   * synchronous run (task or microtask): within one, LMDB's read snapshot stays the same.
+   * synchronous run (task or microtask): within one, LMDB's read snapshot stays the same, but for
+   * a synchronous transaction (transactionSync) committed in that run, whose changes kept values
+   * show from the next run on. The A2A routes write asynchronously, so none of their reads meets that.
    */
   now(): number {
     if (this.#memo < 0) {
