@@ -120,12 +120,12 @@ const probe = { ifNotTxnId: 0 };
 
 /**
  * Like storedBytes(), but UNCHANGED when the stored value is the one `known` holds: because
- * nothing at all was committed to the store since (quietStamp(), one check per call for every
- * record it reads), or because the page it was read from has not been written since. Either way
+ * nothing at all was committed to the store since (`quiet`: quietStamp(db), taken by the caller
+ * before any read, as LMDB reuses one buffer for reads), or because the page it was read from has not been written since. Either way
  * no copy and no comparison. Inside a write transaction (whose own pages keep one stamp however
  * often they change) or without a stamp, the bytes are returned for the caller to compare.
  */
-export function storedUnlessSame(db: Database<any, string>, key: string, known: Known | undefined, quiet = quietStamp(db)): Buffer | typeof UNCHANGED | undefined {
+export function storedUnlessSame(db: Database<any, string>, key: string, known: Known | undefined, quiet: number): Buffer | typeof UNCHANGED | undefined {
   if (known === undefined || inWriteTxn(db)) return storedBytes(db, key);
   if (known.quiet !== 0 && known.quiet === quiet) return UNCHANGED;
   if (known.stamp === 0) return storedBytes(db, key);
@@ -253,8 +253,8 @@ export function watchStoreQuiet(root: RootDatabase): void {
 
 /** StoreQuiet.now() for `db`'s store; 0 (never equal to a kept one) inside a write transaction or for a store not watched. */
 export function quietStamp(db: Database<any, string>): number {
-  const env = (db as unknown as { env?: { writeTxn?: unknown } }).env;
-  if (!env || env.writeTxn) return 0;
+  const env = (db as unknown as { env?: object }).env;
+  if (!env || inWriteTxn(db)) return 0;
   return quiets.get(env)?.now() ?? 0;
 }
 

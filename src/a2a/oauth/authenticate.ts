@@ -5,12 +5,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler, Next } from 'hono';
 import { requestHeader } from '../../http/index.ts';
-import { quietStamp, type Application, type Authorization } from '../clients.ts';
+import { quietStamp, type Authorization } from '../clients.ts';
 import type { A2aContext, A2aEnv, A2aServices } from '../context.ts';
 import { A2aError } from '../envelope.ts';
 import { useNonce } from './nonces.ts';
 import { baseStringUri, formPairs, hmacSha1, isFormType, parseAuthorizationHeader, signatureBaseString, signatureMatches, type Pair } from './oauth1.ts';
-import { checkRules } from './rules.ts';
+import { checkRules, connectionOf } from './rules.ts';
 import { checkToken, type TokenCheck } from './tokens.ts';
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
@@ -44,17 +44,11 @@ interface Proof {
   clients: A2aServices['clients'];
   header: string;
   authz: Authorization;
-  application: Application | undefined;
   expiresAt: number;
   quiet: number;
 }
 
-const proofs = new WeakMap<object, Proof>();
-
-/** The TLS connection a call came on (absent under app.request() in tests). */
-function connectionOf(c: A2aContext): object | undefined {
-  return (c.env as { incoming?: { socket?: object } } | undefined)?.incoming?.socket;
-}
+const proofs = new WeakMap<object, Proof>(); // by connection
 
 /**
  * Synchronous where the proof is (a bearer token): no async frame of its own on every call; a
@@ -71,7 +65,7 @@ export function authenticate(s: A2aServices): MiddlewareHandler<A2aEnv> {
       proof.quiet === quietStamp(s.clients.authz) &&
       proof.expiresAt > s.now()
     ) {
-      return admit(c, s, proof.authz, next, proof.application);
+      return admit(c, s, proof.authz, next);
     }
     const proven = identify(c, s);
     return proven instanceof Promise ? proven.then((authz) => admit(c, s, authz, next)) : admit(c, s, proven, next);
@@ -79,11 +73,11 @@ export function authenticate(s: A2aServices): MiddlewareHandler<A2aEnv> {
 }
 
 /** The proven caller's flags and rules, then the route. */
-function admit(c: A2aContext, s: A2aServices, authz: Authorization, next: Next, known?: Application): Promise<void> {
+function admit(c: A2aContext, s: A2aServices, authz: Authorization, next: Next): Promise<void> {
   // Proven from here on: even a refusal below is the API log's call of this client.
   c.set('authz', authz);
   // Read once: usable() would read it again, and so would the API log for the client's name.
-  const application = known ?? s.clients.application(authz.appId);
+  const application = s.clients.application(authz.appId);
   c.set('application', application);
   if (!authz.active || application?.active !== true) throw unauthenticated('authorization or application inactive');
   const refusal = checkRules(c, authz);
@@ -132,7 +126,7 @@ function viaBearer(c: A2aContext, s: A2aServices, header: string, token: string)
   const authz = bearerHolder(s, check);
   const connection = connectionOf(c);
   if (connection && check.ok && quiet !== 0) {
-    proofs.set(connection, { clients: s.clients, header, authz, application: s.clients.application(authz.appId), expiresAt: check.expiresAt, quiet });
+    proofs.set(connection, { clients: s.clients, header, authz, expiresAt: check.expiresAt, quiet });
   }
   return authz;
 }

@@ -76,9 +76,14 @@ export function fingerprintOf(certificate: string | Buffer): string {
   return normalizeFingerprint(new X509Certificate(certificate).fingerprint256);
 }
 
+/** The TLS connection a call came on; undefined without one (app.request() in tests). */
+export function connectionOf(c: A2aContext): Partial<TLSSocket> | undefined {
+  return (c.env as { incoming?: { socket?: Partial<TLSSocket> } } | undefined)?.incoming?.socket;
+}
+
 /** The SHA-256 fingerprint of the TLS client certificate, undefined when none was presented. */
 export function peerFingerprint(c: A2aContext): string | undefined {
-  const socket = (c.env as { incoming?: { socket?: Partial<TLSSocket> } } | undefined)?.incoming?.socket;
+  const socket = connectionOf(c);
   if (typeof socket?.getPeerCertificate !== 'function') return undefined;
   const fp = socket.getPeerCertificate().fingerprint256;
   return typeof fp === 'string' && fp !== '' ? normalizeFingerprint(fp) : undefined;
