@@ -1,11 +1,7 @@
 // The platform feed (document 000): the same four questions answered by scripts or by files.
 // A feed only fetches and decodes; record validation and the hierarchy live in plan.ts.
-import { ConfigError } from '../../config/index.ts';
-import type { Config } from '../../config/index.ts';
-import type { Logger } from '../../log.ts';
-import { FilesFeed } from './files.ts';
+// select-feed.ts picks the one the configuration names.
 import type { Problem } from './report.ts';
-import { ScriptsFeed } from './scripts.ts';
 
 export type FeedResult<T> = ({ ok: true } & T) | { ok: false; problem: Problem };
 
@@ -36,22 +32,4 @@ export interface Feed {
   readPaths(): Promise<FeedResult<{ entries: Array<[string, unknown]>; origin: string }>>;
   /** Abandons reads in progress (kills running scripts). */
   close?(): void;
-}
-
-type DirectoryConfig = Config['identity']['directory'];
-
-/** The feed the configuration names; undefined for mode `none`. Missing paths are a ConfigError naming the key. */
-export function createFeed(config: DirectoryConfig, log: Logger): Feed | undefined {
-  if (config.mode === 'none') return undefined;
-  const missing = (keys: string[]) => {
-    if (keys.length > 0) throw new ConfigError(keys.map((k) => `identity.directory.${config.mode}.${k}: required when identity.directory.mode is "${config.mode}"`));
-  };
-  if (config.mode === 'scripts') {
-    const { userData, paths, changedUsers, timeoutSeconds } = config.scripts;
-    missing(Object.entries({ userData, paths, changedUsers }).filter(([, v]) => !v).map(([k]) => k));
-    return new ScriptsFeed({ userData: userData!, paths: paths!, changedUsers: changedUsers!, timeoutMs: timeoutSeconds * 1000 }, log);
-  }
-  const { usersDir, paths, userChanges } = config.files;
-  missing(Object.entries({ usersDir, paths, userChanges }).filter(([, v]) => !v).map(([k]) => k));
-  return new FilesFeed({ usersDir: usersDir!, paths: paths!, userChanges: userChanges! });
 }

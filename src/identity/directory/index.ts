@@ -3,7 +3,8 @@
 import { Directory, type DirectoryOptions } from './directory.ts';
 
 export { Directory, type DirectoryOptions, type Schedule } from './directory.ts';
-export { createFeed, type Feed, type FeedResult, type RawUser, type UsersRead } from './feed.ts';
+export type { Feed, FeedResult, RawUser, UsersRead } from './feed.ts';
+export { createFeed } from './select-feed.ts';
 export { PathStore } from './paths.ts';
 export { checkUser, checkPath, usernameProblem, userRecordSchema, type PlatformRecord, type PathEntry } from './record.ts';
 export { describeProblem, describeReport, describeSkipped, type Problem, type ProblemKind, type Skipped, type SyncReport } from './report.ts';
