@@ -20,6 +20,7 @@ import { canonicalJson, encodeMessage, seal, signMessage } from '../../src/sync/
 import { enrolledCentre, type EnrolledCentre } from '../../src/sync/enrol.ts';
 import { topics } from '../../src/sync/topics.ts';
 import { Vault } from '../../src/vault/index.ts';
+import { quietStamp, watchStoreQuiet } from '../../src/a2a/clients.ts';
 import { accessToken, httpsClient, type HttpsClient } from '../helpers/a2a.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 import { fileRootEnv, OUTPOST_BIN, REPO, runCli, tempDir } from '../helpers/vault.ts';
@@ -320,6 +321,27 @@ test('broker down: reads go on, a local write queues; kill -9 and restart while 
   assert.ok(!JSON.stringify(entries).includes(PASSWORD_3), 'its password went sealed');
   const custody = entries.filter((e) => e.kind === 'custody').map((e) => e.payload.id as string);
   assert.equal(new Set(custody).size, custody.length);
+});
+
+test('the enrolled appliance\'s store keeps the store-wide quiet check: LMDB\'s main database is one page', async (t) => {
+  // Every database of the store is a record of LMDB's main database; while they fit one page,
+  // A2A reads reuse what they proved with one page-stamp check (src/a2a/clients.ts, quietStamp).
+  // Past one page that check switches itself off and each read checks each record again:
+  // still correct, but the polled read loses its speed (docs/a2a.md). This appliance has run
+  // A2A, sync and the API log shipper, so its store holds what a deployed one does.
+  const config = configSchema.parse({ dataDir: envApp.OUTPOST_DATA_DIR, rootKey: { allowFile: true, file: envApp.OUTPOST_ROOT_KEY__FILE } });
+  const vault = await Vault.open(config, { create: false, log: silent });
+  try {
+    const names = [...vault.root.getKeys()].map(String);
+    const depth = (vault.root.getStats() as { treeDepth: number }).treeDepth;
+    t.diagnostic(`${names.length} databases in the main database (one page holds about 45 such names)`);
+    assert.equal(depth, 1, `the main database spans more than one page with ${names.length} databases: ${names.join(', ')}`);
+    watchStoreQuiet(vault.root);
+    await sleep(5);
+    assert.ok(quietStamp(vault.database('a2a-apilog')) > 0, 'the quiet check answers for this store');
+  } finally {
+    await vault.close();
+  }
 });
 
 test('with its real certificate and the shipped ACL, the appliance cannot read (or write) another appliance\'s topics', async () => {
