@@ -1,7 +1,9 @@
 // A2A credential read beside its baseline: authenticated GET /iso/pam/credential/{id} on the real
 // service (`outpost serve`, a child process) against a bare Hono handler answering a JSON body of
 // the same size through the same HTTPS listener (src/http/server.ts: same certificate, ciphers,
-// timeouts), both loaded by autocannon from a third process over keep-alive connections.
+// timeouts), both loaded by autocannon from a third process over keep-alive connections with
+// the very same request (the bare handler ignores its bearer token), so the two differ only in
+// what the server does with it.
 // Servers are pinned to core 0 and the load generator to core 1 where `taskset` exists; runs
 // alternate (outpost, bare, outpost, bare …) and we print each run, the medians and their ratio.
 //   node --import tsx bench/a2a.ts            (npm run bench:a2a)
@@ -336,7 +338,7 @@ async function main(): Promise<void> {
     const barePort = (JSON.parse(await lineFrom(bareChild, 'stdout', (l) => l.startsWith('{'), 'bare server')) as { port: number }).port;
     const check = await call(barePort, 'GET', outpost.path, {});
     if (check.status !== 200 || Buffer.byteLength(check.body) !== bodyBytes) throw new Error(`bare server: ${check.status}, ${Buffer.byteLength(check.body)} bytes`);
-    const bareSide: Side = { name: 'bare', pid: bareChild.pid!, url: `https://127.0.0.1:${barePort}${outpost.path}`, headers: [], runs: [] };
+    const bareSide: Side = { name: 'bare', pid: bareChild.pid!, url: `https://127.0.0.1:${barePort}${outpost.path}`, headers: outpostSide.headers, runs: [] };
 
     for (const side of [outpostSide, bareSide]) {
       const w = await load(side, WARMUP_SECONDS);
