@@ -8,6 +8,9 @@
 // alternate (outpost, bare, outpost, bare …) and we print each run, the medians and their ratio.
 //   node --import tsx bench/a2a.ts            (npm run bench:a2a)
 //   node --import tsx bench/a2a.ts --profile  one Outpost run under --cpu-prof; prints the top costs
+//   node --import tsx bench/a2a.ts --duties   adds a third side for context (bench/a2a-duties.ts)
+//   node --import tsx bench/a2a.ts --hold     the service set up as here, kept until Ctrl-C: prints
+//                                             its pid, URL and header for perf, strace or A/B loads
 // BENCH_ROUNDS and BENCH_SECONDS shorten it for a quick look (defaults 5 and 10).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -19,6 +22,7 @@ import { Hono } from 'hono';
 import { configSchema } from '../src/config/index.ts';
 import { listen } from '../src/http/server.ts';
 import { selfSignedCertificate } from '../src/http/tls.ts';
+import { dutiesServer } from './a2a-duties.ts';
 import { printProfile, type CpuProfile } from './cpu-profile.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -288,6 +292,7 @@ async function setUp(dir: string, certFile: string, keyFile: string, profileDir:
 async function main(): Promise<void> {
   const began = Date.now();
   const profile = process.argv.includes('--profile');
+  const withDuties = process.argv.includes('--duties');
   const dir = await mkdtemp(join(tmpdir(), 'outpost-bench-a2a-'));
   const cleanUp = async () => {
     await Promise.all([...children].map(stop));
@@ -314,6 +319,13 @@ async function main(): Promise<void> {
       `GET ${outpost.path} (${bodyBytes}-byte JSON body) over HTTPS, autocannon ${CONNECTIONS} keep-alive connections, pipelining ${PIPELINING}, ` +
         (canPin() ? `servers on core ${SERVER_CPU}, load generator on core ${LOAD_CPU}` : 'unpinned (no taskset or one core)'),
     );
+    if (process.argv.includes('--hold')) {
+      // For comparing builds side by side or profiling one: the same service, credential and token.
+      console.log(JSON.stringify({ pid: outpost.service.pid, url: `https://127.0.0.1:${outpost.port}${outpost.path}`, header: `authorization: Bearer ${outpost.bearer}` }));
+      // Ctrl-C (SIGINT) or SIGTERM cleans up through onSignal; SIGUSR2 ends it through finally.
+      await new Promise((done) => process.once('SIGUSR2', done));
+      return;
+    }
     const outpostSide: Side = { name: 'outpost', pid: outpost.service.pid!, url: `https://127.0.0.1:${outpost.port}${outpost.path}`, headers: [`authorization=Bearer ${outpost.bearer}`], runs: [] };
 
     if (profile) {
@@ -334,26 +346,33 @@ async function main(): Promise<void> {
       return;
     }
 
-    const bareChild = start(pinned(SERVER_CPU, [process.execPath, '--import', 'tsx', join(REPO, 'bench/a2a.ts'), '--bare', certFile, keyFile, bodyFile]), process.env);
-    const barePort = (JSON.parse(await lineFrom(bareChild, 'stdout', (l) => l.startsWith('{'), 'bare server')) as { port: number }).port;
-    const check = await call(barePort, 'GET', outpost.path, {});
-    if (check.status !== 200 || Buffer.byteLength(check.body) !== bodyBytes) throw new Error(`bare server: ${check.status}, ${Buffer.byteLength(check.body)} bytes`);
-    const bareSide: Side = { name: 'bare', pid: bareChild.pid!, url: `https://127.0.0.1:${barePort}${outpost.path}`, headers: outpostSide.headers, runs: [] };
+    /** A baseline server: this file run with `mode` in its own process, checked to answer Outpost's bytes. */
+    const baseline = async (name: string, mode: string[]): Promise<Side> => {
+      const child = start(pinned(SERVER_CPU, [process.execPath, '--import', 'tsx', join(REPO, 'bench/a2a.ts'), ...mode]), process.env);
+      const port = (JSON.parse(await lineFrom(child, 'stdout', (l) => l.startsWith('{'), `${name} server`)) as { port: number }).port;
+      const check = await call(port, 'GET', outpost.path, { authorization: `Bearer ${outpost.bearer}` });
+      if (check.status !== 200 || Buffer.byteLength(check.body) !== bodyBytes) throw new Error(`${name} server: ${check.status}, ${Buffer.byteLength(check.body)} bytes`);
+      return { name, pid: child.pid!, url: `https://127.0.0.1:${port}${outpost.path}`, headers: outpostSide.headers, runs: [] };
+    };
+    const bareSide = await baseline('bare', ['--bare', certFile, keyFile, bodyFile]);
+    // For context only: the duties a credential read cannot skip, done plainly (bench/a2a-duties.ts).
+    const dutiesSide = withDuties ? await baseline('duties', ['--duties-server', certFile, keyFile, bodyFile, outpost.bearer, dir]) : undefined;
+    const sides = dutiesSide ? [outpostSide, bareSide, dutiesSide] : [outpostSide, bareSide];
 
-    for (const side of [outpostSide, bareSide]) {
+    for (const side of sides) {
       const w = await load(side, WARMUP_SECONDS);
       console.log(`warm-up  ${describe(side.name, w)}`);
     }
     console.log(`${ROUNDS} timed runs of ${SECONDS} s each side, alternating:`);
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const side of [outpostSide, bareSide]) {
+      for (const side of sides) {
         const r = await load(side, SECONDS);
         side.runs.push(r);
         console.log(`  ${round}  ${describe(side.name, r)}`);
       }
     }
 
-    const faults = [...outpostSide.runs, ...bareSide.runs].reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
+    const faults = sides.flatMap((side) => side.runs).reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
     const o = summarise(outpostSide.runs);
     const b = summarise(bareSide.runs);
     const ratio = o.rps / b.rps;
@@ -367,6 +386,13 @@ async function main(): Promise<void> {
         `ratio ${ratio.toFixed(2)} (target ≥ ${TARGET_RATIO}, p99 < ${TARGET_P99_MS} ms)` +
         (faults ? ` — INVALID: ${faults} failed responses` : met ? ' — met' : ' — NOT met'),
     );
+    const d = dutiesSide ? summarise(dutiesSide.runs) : undefined;
+    if (d) {
+      console.log(
+        `context, not the target: the plain duties server ${int(d.rps)} req/s p99 ${ms(d.p99)} ms, ${d.serverCpuUs} µs CPU/req; ` +
+          `outpost ÷ duties ${(o.rps / d.rps).toFixed(2)} (CPU ${(d.serverCpuUs / o.serverCpuUs).toFixed(2)}); duties ÷ bare ${(d.rps / b.rps).toFixed(2)}`,
+      );
+    }
     console.log(
       JSON.stringify({
         bench: 'a2a',
@@ -383,6 +409,7 @@ async function main(): Promise<void> {
         cpu: cpus()[0]?.model ?? null,
         outpost: o,
         bare: b,
+        ...(d ? { duties: d, dutiesRatio: Math.round((o.rps / d.rps) * 1000) / 1000 } : {}),
         ratio: Math.round(ratio * 1000) / 1000,
         cpuRatio: Math.round(cpuRatio * 1000) / 1000,
         load: Math.round(loadavg()[0]! * 100) / 100,
@@ -414,6 +441,8 @@ function summarise(runs: Run[]) {
 
 if (process.argv[2] === '--bare') {
   await bare(process.argv[3]!, process.argv[4]!, process.argv[5]!);
+} else if (process.argv[2] === '--duties-server') {
+  await dutiesServer(process.argv[3]!, process.argv[4]!, process.argv[5]!, process.argv[6]!, process.argv[7]!);
 } else {
   if (!existsSync(AUTOCANNON)) throw new Error('autocannon is missing: npm install');
   await main();
