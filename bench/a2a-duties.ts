@@ -62,7 +62,7 @@ export async function dutiesServer(certFile: string, keyFile: string, bodyFile: 
       request_id: requestId,
       client_id: grant?.clientId ?? null,
       authorization_id: grant?.authzId ?? null,
-      ip: c.env && (c.env as { incoming?: { socket?: { remoteAddress?: string } } }).incoming?.socket?.remoteAddress,
+      ip: (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress ?? null,
       resource: 'pam',
       event: 'credential.get',
       method: 'GET',
