@@ -9,8 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Hono } from 'hono';
 import { open } from 'lmdb';
-import { configSchema } from '../src/config/index.ts';
-import { listen } from '../src/http/server.ts';
+import { serveBaseline } from './baseline-listener.ts';
 
 interface Grant {
   authzId: string;
@@ -75,14 +74,5 @@ export async function dutiesServer(certFile: string, keyFile: string, bodyFile: 
     return answer;
   });
 
-  const { http } = configSchema.parse({});
-  const listener = await listen(app, {
-    host: '127.0.0.1',
-    port: 0,
-    tls: { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), source: 'files' },
-    keepAliveTimeoutMs: http.keepAliveTimeoutMs,
-    requestTimeoutMs: http.requestTimeoutMs,
-  });
-  process.stdout.write(`${JSON.stringify({ port: listener.port })}\n`);
-  process.once('SIGTERM', () => void listener.close().then(() => env.close()).then(() => process.exit(0)));
+  await serveBaseline(app, certFile, keyFile, () => env.close());
 }

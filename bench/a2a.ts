@@ -19,10 +19,9 @@ import { request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Hono } from 'hono';
-import { configSchema } from '../src/config/index.ts';
-import { listen } from '../src/http/server.ts';
 import { selfSignedCertificate } from '../src/http/tls.ts';
 import { dutiesServer } from './a2a-duties.ts';
+import { serveBaseline } from './baseline-listener.ts';
 import { printProfile, type CpuProfile } from './cpu-profile.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
@@ -64,17 +63,7 @@ async function bare(certFile: string, keyFile: string, bodyFile: string): Promis
   const body = JSON.parse(readFileSync(bodyFile, 'utf8')) as unknown;
   const app = new Hono();
   app.get('/iso/pam/credential/:id', (c) => c.json(body as Record<string, unknown>));
-  // The service's defaults for the timeouts, so both listeners differ only in what they serve.
-  const { http } = configSchema.parse({});
-  const listener = await listen(app, {
-    host: '127.0.0.1',
-    port: 0,
-    tls: { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), source: 'files' },
-    keepAliveTimeoutMs: http.keepAliveTimeoutMs,
-    requestTimeoutMs: http.requestTimeoutMs,
-  });
-  process.stdout.write(`${JSON.stringify({ port: listener.port })}\n`);
-  process.once('SIGTERM', () => void listener.close().then(() => process.exit(0)));
+  await serveBaseline(app, certFile, keyFile);
 }
 
 // ---- the harness ----
