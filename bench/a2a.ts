@@ -4,8 +4,10 @@
 // timeouts), both loaded by autocannon from a third process over keep-alive connections with
 // the very same request (the bare handler ignores its bearer token), so the two differ only in
 // what the server does with it.
-// Servers are pinned to core 0 and the load generator to core 1 where `taskset` exists; runs
-// alternate (outpost, bare, outpost, bare …) and we print each run, the medians and their ratio.
+// Servers are pinned to core 0 and the load generator to core 1 where `taskset` exists. Each
+// round starts every side afresh (a new Outpost with its own data, a new bare server), warms
+// them up and times one run of each, in alternating order; we print each run, the medians and
+// their ratio.
 //   node --import tsx bench/a2a.ts            (npm run bench:a2a)
 //   node --import tsx bench/a2a.ts --profile  one Outpost run under --cpu-prof; prints the top costs
 //   node --import tsx bench/a2a.ts --duties   adds a third side for context (bench/a2a-duties.ts)
@@ -14,7 +16,7 @@
 // BENCH_ROUNDS and BENCH_SECONDS shorten it for a quick look (defaults 5 and 10).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -298,26 +300,48 @@ async function main(): Promise<void> {
     await writeFile(keyFile, made.key, { mode: 0o600 });
     const profileDir = profile ? join(dir, 'profile') : undefined;
 
-    const outpost = await setUp(dir, certFile, keyFile, profileDir);
-    const bodyBytes = Buffer.byteLength(outpost.body);
-    const bodyFile = join(dir, 'body.json');
-    await writeFile(bodyFile, outpost.body);
+    /** Outpost set up afresh in `roundDir`, and its baselines answering the same bytes. */
+    const startSides = async (roundDir: string, withProfile: string | undefined, baselines = true) => {
+      await mkdir(roundDir, { recursive: true });
+      const outpost = await setUp(roundDir, certFile, keyFile, withProfile);
+      const bodyBytes = Buffer.byteLength(outpost.body);
+      const bodyFile = join(roundDir, 'body.json');
+      await writeFile(bodyFile, outpost.body);
+      const outpostSide: Side = { name: 'outpost', pid: outpost.service.pid!, url: `https://127.0.0.1:${outpost.port}${outpost.path}`, headers: [`authorization=Bearer ${outpost.bearer}`], runs: [] };
+      /** A baseline server: this file run with `mode` in its own process, checked to answer Outpost's bytes. */
+      const baseline = async (name: string, mode: string[]): Promise<Side> => {
+        const child = start(pinned(SERVER_CPU, [process.execPath, '--import', 'tsx', join(REPO, 'bench/a2a.ts'), ...mode]), process.env);
+        const port = (JSON.parse(await lineFrom(child, 'stdout', (l) => l.startsWith('{'), `${name} server`)) as { port: number }).port;
+        const check = await call(port, 'GET', outpost.path, { authorization: `Bearer ${outpost.bearer}` });
+        if (check.status !== 200 || Buffer.byteLength(check.body) !== bodyBytes) throw new Error(`${name} server: ${check.status}, ${Buffer.byteLength(check.body)} bytes`);
+        return { name, pid: child.pid!, url: `https://127.0.0.1:${port}${outpost.path}`, headers: outpostSide.headers, runs: [] };
+      };
+      if (!baselines) return { outpost, bodyBytes, sides: [outpostSide] };
+      const bareSide = await baseline('bare', ['--bare', certFile, keyFile, bodyFile]);
+      // For context only: the duties a credential read cannot skip, done plainly (bench/a2a-duties.ts).
+      const dutiesSide = withDuties ? await baseline('duties', ['--duties-server', certFile, keyFile, bodyFile, outpost.bearer, roundDir]) : undefined;
+      return { outpost, bodyBytes, sides: dutiesSide ? [outpostSide, bareSide, dutiesSide] : [outpostSide, bareSide] };
+    };
 
-    console.log(`${cpus().length} × ${cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}, load ${loadavg()[0]!.toFixed(2)} (1 min)`);
-    console.log(
-      `GET ${outpost.path} (${bodyBytes}-byte JSON body) over HTTPS, autocannon ${CONNECTIONS} keep-alive connections, pipelining ${PIPELINING}, ` +
-        (canPin() ? `servers on core ${SERVER_CPU}, load generator on core ${LOAD_CPU}` : 'unpinned (no taskset or one core)'),
-    );
-    if (process.argv.includes('--hold')) {
-      // For comparing builds side by side or profiling one: the same service, credential and token.
-      console.log(JSON.stringify({ pid: outpost.service.pid, url: `https://127.0.0.1:${outpost.port}${outpost.path}`, header: `authorization: Bearer ${outpost.bearer}` }));
-      // Ctrl-C (SIGINT) or SIGTERM cleans up through onSignal; SIGUSR2 ends it through finally.
-      await new Promise((done) => process.once('SIGUSR2', done));
-      return;
-    }
-    const outpostSide: Side = { name: 'outpost', pid: outpost.service.pid!, url: `https://127.0.0.1:${outpost.port}${outpost.path}`, headers: [`authorization=Bearer ${outpost.bearer}`], runs: [] };
+    const header = (path: string, bodyBytes: number) => {
+      console.log(`${cpus().length} × ${cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}, load ${loadavg()[0]!.toFixed(2)} (1 min)`);
+      console.log(
+        `GET ${path} (${bodyBytes}-byte JSON body) over HTTPS, autocannon ${CONNECTIONS} keep-alive connections, pipelining ${PIPELINING}, ` +
+          (canPin() ? `servers on core ${SERVER_CPU}, load generator on core ${LOAD_CPU}` : 'unpinned (no taskset or one core)'),
+      );
+    };
 
-    if (profile) {
+    if (process.argv.includes('--hold') || profile) {
+      const { outpost, bodyBytes, sides } = await startSides(join(dir, 'held'), profileDir, false);
+      header(outpost.path, bodyBytes);
+      const outpostSide = sides[0]!;
+      if (!profile) {
+        // For comparing builds side by side or profiling one: the same service, credential and token.
+        console.log(JSON.stringify({ pid: outpost.service.pid, url: outpostSide.url, header: `authorization: Bearer ${outpost.bearer}` }));
+        // Ctrl-C (SIGINT) or SIGTERM cleans up through onSignal; SIGUSR2 ends it through finally.
+        await new Promise((done) => process.once('SIGUSR2', done));
+        return;
+      }
       await load(outpostSide, WARMUP_SECONDS);
       const before = threadCpuUs(outpostSide.pid);
       const run = await load(outpostSide, SECONDS);
@@ -335,31 +359,33 @@ async function main(): Promise<void> {
       return;
     }
 
-    /** A baseline server: this file run with `mode` in its own process, checked to answer Outpost's bytes. */
-    const baseline = async (name: string, mode: string[]): Promise<Side> => {
-      const child = start(pinned(SERVER_CPU, [process.execPath, '--import', 'tsx', join(REPO, 'bench/a2a.ts'), ...mode]), process.env);
-      const port = (JSON.parse(await lineFrom(child, 'stdout', (l) => l.startsWith('{'), `${name} server`)) as { port: number }).port;
-      const check = await call(port, 'GET', outpost.path, { authorization: `Bearer ${outpost.bearer}` });
-      if (check.status !== 200 || Buffer.byteLength(check.body) !== bodyBytes) throw new Error(`${name} server: ${check.status}, ${Buffer.byteLength(check.body)} bytes`);
-      return { name, pid: child.pid!, url: `https://127.0.0.1:${port}${outpost.path}`, headers: outpostSide.headers, runs: [] };
-    };
-    const bareSide = await baseline('bare', ['--bare', certFile, keyFile, bodyFile]);
-    // For context only: the duties a credential read cannot skip, done plainly (bench/a2a-duties.ts).
-    const dutiesSide = withDuties ? await baseline('duties', ['--duties-server', certFile, keyFile, bodyFile, outpost.bearer, dir]) : undefined;
-    const sides = dutiesSide ? [outpostSide, bareSide, dutiesSide] : [outpostSide, bareSide];
-
-    for (const side of sides) {
-      const w = await load(side, WARMUP_SECONDS);
-      console.log(`warm-up  ${describe(side.name, w)}`);
-    }
-    console.log(`${ROUNDS} timed runs of ${SECONDS} s each side, alternating:`);
+    // Every round on fresh processes: two Outpost processes of the same build, loaded the same
+    // way, differ by up to ~15 % in CPU per request for as long as they live (where V8 placed and
+    // compiled things), so one process per side would make the figure that process's luck.
+    // The bare handler varies far less, but gets the same treatment.
+    const runs = new Map<string, Run[]>();
+    let bodyBytes = 0;
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const side of sides) {
+      const set = await startSides(join(dir, `round-${round}`), undefined);
+      if (round === 1) {
+        header(set.outpost.path, set.bodyBytes);
+        console.log(`${ROUNDS} rounds, each on fresh servers: a ${WARMUP_SECONDS} s warm-up of each side, then one timed run of ${SECONDS} s of each (order alternating by round):`);
+      }
+      ({ bodyBytes } = set);
+      const order = round % 2 === 1 ? set.sides : [...set.sides].reverse();
+      for (const side of order) await load(side, WARMUP_SECONDS);
+      for (const side of order) {
         const r = await load(side, SECONDS);
-        side.runs.push(r);
+        runs.set(side.name, [...(runs.get(side.name) ?? []), r]);
         console.log(`  ${round}  ${describe(side.name, r)}`);
       }
+      await Promise.all([...children].map(stop));
     }
+    const side = (name: string): Side => ({ name, pid: 0, url: '', headers: [], runs: runs.get(name) ?? [] });
+    const outpostSide = side('outpost');
+    const bareSide = side('bare');
+    const dutiesSide = withDuties ? side('duties') : undefined;
+    const sides = dutiesSide ? [outpostSide, bareSide, dutiesSide] : [outpostSide, bareSide];
 
     const faults = sides.flatMap((side) => side.runs).reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
     const o = summarise(outpostSide.runs);
