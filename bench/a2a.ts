@@ -360,13 +360,14 @@ async function main(): Promise<void> {
     }
 
     // Every round on fresh processes: two Outpost processes of the same build, loaded the same
-    // way, differ by up to ~15 % in CPU per request for as long as they live (where V8 placed and
-    // compiled things), so one process per side would make the figure that process's luck.
-    // The bare handler varies far less, but gets the same treatment.
+    // way, differ by up to ~18 % in CPU per request for as long as they live, so one process per
+    // side would make the figure that process's luck (docs/benchmarks.md, eighth round). The bare
+    // handler varies far less, but gets the same treatment.
     const runs = new Map<string, Run[]>();
     let bodyBytes = 0;
     for (let round = 1; round <= ROUNDS; round++) {
-      const set = await startSides(join(dir, `round-${round}`), undefined);
+      const roundDir = join(dir, `round-${round}`);
+      const set = await startSides(roundDir, undefined);
       if (round === 1) {
         header(set.outpost.path, set.bodyBytes);
         console.log(`${ROUNDS} rounds, each on fresh servers: a ${WARMUP_SECONDS} s warm-up of each side, then one timed run of ${SECONDS} s of each (order alternating by round):`);
@@ -380,16 +381,11 @@ async function main(): Promise<void> {
         console.log(`  ${round}  ${describe(side.name, r)}`);
       }
       await Promise.all([...children].map(stop));
+      await rm(roundDir, { recursive: true, force: true }); // its API log alone is tens of MB
     }
-    const side = (name: string): Side => ({ name, pid: 0, url: '', headers: [], runs: runs.get(name) ?? [] });
-    const outpostSide = side('outpost');
-    const bareSide = side('bare');
-    const dutiesSide = withDuties ? side('duties') : undefined;
-    const sides = dutiesSide ? [outpostSide, bareSide, dutiesSide] : [outpostSide, bareSide];
-
-    const faults = sides.flatMap((side) => side.runs).reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
-    const o = summarise(outpostSide.runs);
-    const b = summarise(bareSide.runs);
+    const faults = [...runs.values()].flat().reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0);
+    const o = summarise(runs.get('outpost') ?? []);
+    const b = summarise(runs.get('bare') ?? []);
     const ratio = o.rps / b.rps;
     // Server CPU per request, bare ÷ outpost: moves less than req/s when other work shares the machine.
     const cpuRatio = b.serverCpuUs / o.serverCpuUs;
@@ -401,7 +397,7 @@ async function main(): Promise<void> {
         `ratio ${ratio.toFixed(2)} (target ≥ ${TARGET_RATIO}, p99 < ${TARGET_P99_MS} ms)` +
         (faults ? ` — INVALID: ${faults} failed responses` : met ? ' — met' : ' — NOT met'),
     );
-    const d = dutiesSide ? summarise(dutiesSide.runs) : undefined;
+    const d = withDuties ? summarise(runs.get('duties') ?? []) : undefined;
     if (d) {
       console.log(
         `context, not the target: the plain duties server ${int(d.rps)} req/s p99 ${ms(d.p99)} ms, ${d.serverCpuUs} µs CPU/req; ` +
