@@ -5,11 +5,14 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { Database } from 'lmdb';
 import { RecordBytes } from './apilog-encoding.ts';
 import type { Logger } from '../log.ts';
-import type { Vault } from '../vault/index.ts';
+import { TimeIds, timeKey, type Vault } from '../vault/index.ts';
 import type { A2aEnv, A2aServices } from './context.ts';
 
 export interface ApiLogEntry {
-  /** Time-sortable and unique: `<ms since epoch, 15 digits>-<sequence>` of when the call finished. */
+  /**
+   * Time-sortable and unique: `<ms since epoch, 15 digits>-<sequence>` of when the call finished,
+   * never before an earlier entry's, even when the clock stepped back (src/vault/time-ids.ts).
+   */
   id: string;
   /** The request id that the service's pino lines carry, to join the two. */
   request_id: string | null;
@@ -42,10 +45,6 @@ export interface ApiLogQuery {
 const PURGE_BATCH = 1000;
 const HOUR = 3_600_000;
 
-function timeKey(ms: number): string {
-  return String(Math.max(0, Math.floor(ms))).padStart(15, '0');
-}
-
 /** How long an entry may wait in memory before it is written, and how many may wait at most. */
 export const API_LOG_BATCH_MS = 50;
 export const API_LOG_BATCH_MAX = 1000;
@@ -61,9 +60,7 @@ export class ApiLog {
   readonly #inflight = new Set<Promise<unknown>>();
   #waiting: Waiting[] = [];
   #batchTimer: NodeJS.Timeout | undefined;
-  #seq = 0;
-  #keyMs = NaN;
-  #key = '';
+  readonly #ids: TimeIds;
   #timer: NodeJS.Timeout | undefined;
   #purging = false;
   readonly #bytes: RecordBytes;
@@ -71,6 +68,7 @@ export class ApiLog {
   constructor(readonly vault: Vault) {
     this.db = vault.database<ApiLogEntry>('a2a-apilog');
     this.#bytes = new RecordBytes(this.db);
+    this.#ids = new TimeIds(this.db);
   }
 
   /**
@@ -80,10 +78,7 @@ export class ApiLog {
    * Returns the entry's id. `onError` hears a failed write, with the entry it failed to write.
    */
   record(entry: Omit<ApiLogEntry, 'id'>, finishedAt: number, onError?: (err: unknown, entry: Omit<ApiLogEntry, 'id'>) => void): string {
-    this.#seq = (this.#seq + 1) % 1_000_000;
-    // Calls that finish in the same millisecond share the time part of their ids.
-    if (finishedAt !== this.#keyMs) this.#key = timeKey((this.#keyMs = finishedAt));
-    const id = `${this.#key}-${String(this.#seq).padStart(6, '0')}`;
+    const id = this.#ids.next(finishedAt);
     this.#waiting.push({ id, entry, onError });
     if (this.#waiting.length >= API_LOG_BATCH_MAX) this.#writeWaiting();
     else this.#batchTimer ??= setTimeout(() => this.#writeWaiting(), API_LOG_BATCH_MS).unref();

@@ -1,7 +1,7 @@
 // Every notification, recorded in a clear LMDB database keyed by a time-sortable id, with
 // its delivery status per channel. Read back by time for `outpost notifications`.
 import type { Database } from 'lmdb';
-import type { Vault } from '../../vault/index.ts';
+import { TimeIds, timeKey, type Vault } from '../../vault/index.ts';
 
 /** Per channel: done, failed, or why it was not tried. */
 export type EmailStatus = 'pending' | 'sent' | 'failed' | 'not-configured' | 'no-address' | 'recipient-suspended' | 'no-recipient';
@@ -30,21 +30,18 @@ export interface Notification {
   };
 }
 
-function timeKey(ms: number): string {
-  return String(Math.max(0, Math.floor(ms))).padStart(15, '0');
-}
-
 export class NotificationStore {
   readonly db: Database<Notification, string>;
-  #seq = 0;
+  readonly #ids: TimeIds;
 
   constructor(vault: Vault) {
     this.db = vault.database<Notification>('identity-notifications');
+    this.#ids = new TimeIds(this.db);
   }
 
+  /** A time-sortable id after every notification's, for one raised at `ms` (src/vault/time-ids.ts). */
   newId(ms: number): string {
-    this.#seq = (this.#seq + 1) % 1_000_000;
-    return `${timeKey(ms)}-${String(this.#seq).padStart(6, '0')}`;
+    return this.#ids.next(ms);
   }
 
   async put(n: Notification): Promise<void> {

@@ -1,0 +1,50 @@
+// Time-sortable record ids, `<ms since epoch, 15 digits>-<sequence, 6 digits>`, for logs kept in
+// a vault database and shipped upstream after a cursor (the A2A API log, notifications). The
+// upstream reader hands out records after the last id it shipped, so an id must never sort
+// before one already given: not when the board's clock steps back (a Raspberry Pi has no
+// real-time clock; NTP corrects it, in either direction) and not after a restart. Ids therefore
+// follow max(clock, last id), the last id being read from the database at start; the record
+// keeps the clock's own reading in its time field.
+import type { Database } from 'lmdb';
+
+/** The id's time part: 15 digits, so that ids sort as strings in time order. */
+export function timeKey(ms: number): string {
+  return String(Math.max(0, Math.floor(ms))).padStart(15, '0');
+}
+
+const SEQUENCES = 1_000_000;
+const ID = /^(\d{15})-(\d{6})$/;
+
+export class TimeIds {
+  #ms = -1;
+  #seq = 0;
+  #key = '';
+
+  /** Ids after every id already in `db` (whose keys are such ids). */
+  constructor(db?: Database<any, string>) {
+    if (!db) return;
+    for (const key of db.getKeys({ reverse: true, limit: 1 })) {
+      const m = ID.exec(String(key));
+      if (m) this.#set(Number(m[1]), Number(m[2]));
+    }
+  }
+
+  /**
+   * The next id for something that happened at `ms` (the clock's reading): in `ms`'s millisecond
+   * when the clock has moved past the last id, else right after the last id. A millisecond holds
+   * a million ids; the next ones go to the following millisecond.
+   */
+  next(ms: number): string {
+    const at = Math.max(0, Math.floor(ms));
+    if (at > this.#ms) this.#set(at, 0);
+    else if (this.#seq + 1 < SEQUENCES) this.#seq++;
+    else this.#set(this.#ms + 1, 0);
+    return `${this.#key}-${String(this.#seq).padStart(6, '0')}`;
+  }
+
+  #set(ms: number, seq: number): void {
+    if (ms !== this.#ms) this.#key = timeKey(ms);
+    this.#ms = ms;
+    this.#seq = seq;
+  }
+}
