@@ -297,7 +297,9 @@ describe('the centre over a real broker', () => {
     const refused = await change({ changeId: 'c-5', type: 'device', op: 'inactivate', id: '42', base: null });
     assert.equal(refused.outcomes[0]!.result, 'rejected');
     assert.match(refused.outcomes[0]!.reason!, /managed by the centre/);
-    // The same change sent again (a resent entry) is not decided twice.
+    // The same change sent again (a resent entry) is not decided twice. c-5 is counted when its
+    // handling ends, which can be just after its delta reached the appliance: wait for that first.
+    await server.idle();
     const decided = server.counters.changes;
     await a.client.publishAsync(topics.up(a.id, 'change'), JSON.stringify({ id: ulid(seq), seq, floor: seq, kind: 'change', createdAt: Date.now(), payload: { changeId: 'c-5', type: 'device', op: 'inactivate', id: '42', base: null, at: 1 } }), { qos: 1 });
     await sleep(300);
