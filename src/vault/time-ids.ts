@@ -14,6 +14,7 @@ export function timeKey(ms: number): string {
 
 const SEQUENCES = 1_000_000;
 const ID = /^(\d{15})-(\d{6})$/;
+const LAST_POSSIBLE = '999999999999999-999999';
 
 export class TimeIds {
   #ms = -1;
@@ -23,7 +24,8 @@ export class TimeIds {
   /** Ids after every id already in `db` (whose keys are such ids). */
   constructor(db?: Database<any, string>) {
     if (!db) return;
-    for (const key of db.getKeys({ reverse: true, limit: 1 })) {
+    // The greatest key that can be such an id (other keys, if any, sort after the digits).
+    for (const key of db.getKeys({ start: LAST_POSSIBLE, reverse: true, limit: 1 })) {
       const m = ID.exec(String(key));
       if (m) this.#set(Number(m[1]), Number(m[2]));
     }
