@@ -3,7 +3,7 @@
 // who called, from where, what and how it ended; never a body, a header or a secret value.
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Database } from 'lmdb';
-import { RecordBytes } from './apilog-encoding.ts';
+import { PageWriter, pageCount, pageEntries, pageLastId, pageOf } from './apilog-pages.ts';
 import type { Logger } from '../log.ts';
 import { TimeIds, timeKey, type Vault } from '../vault/index.ts';
 import type { A2aEnv, A2aServices } from './context.ts';
@@ -42,79 +42,74 @@ export interface ApiLogQuery {
   limit?: number;
 }
 
-const PURGE_BATCH = 1000;
+/** Pages removed per transaction at most, and page bytes read for one at most. */
+const PURGE_PAGES = 1000;
+const PURGE_BYTES = 8 * 1024 * 1024;
 const HOUR = 3_600_000;
 
 /** How long an entry may wait in memory before it is written, and how many may wait at most. */
 export const API_LOG_BATCH_MS = 50;
 export const API_LOG_BATCH_MAX = 1000;
 
-interface Waiting {
-  id: string;
-  entry: Omit<ApiLogEntry, 'id'>;
-  onError: ((err: unknown, entry: Omit<ApiLogEntry, 'id'>) => void) | undefined;
-}
+type FailureHandler = (err: unknown, entry: Omit<ApiLogEntry, 'id'>) => void;
 
 export class ApiLog {
-  readonly db: Database<ApiLogEntry, string>;
+  /** Pages of entries (src/a2a/apilog-pages.ts) keyed by their first entry's id, and entries stored singly before pages. */
+  readonly db: Database<unknown, string>;
   readonly #inflight = new Set<Promise<unknown>>();
-  #waiting: Waiting[] = [];
+  #page = new PageWriter();
+  /** By entry of the page being built: who hears of a failed write. */
+  #handlers: Array<FailureHandler | undefined> = [];
   #batchTimer: NodeJS.Timeout | undefined;
   readonly #ids: TimeIds;
   #timer: NodeJS.Timeout | undefined;
   #purging = false;
-  readonly #bytes: RecordBytes;
 
   constructor(readonly vault: Vault) {
-    this.db = vault.database<ApiLogEntry>('a2a-apilog');
-    this.#bytes = new RecordBytes(this.db);
-    this.#ids = new TimeIds(this.db);
+    this.db = vault.database<unknown>('a2a-apilog');
+    // After the last stored entry: the last one of the last page.
+    const lastKey = TimeIds.lastKey(this.db);
+    this.#ids = new TimeIds(lastKey === undefined ? undefined : pageLastId(lastKey, this.db.get(lastKey)));
   }
 
   /**
-   * Stores an entry without waiting: entries are written in batches, every API_LOG_BATCH_MS
-   * (or at API_LOG_BATCH_MAX entries), each batch in one LMDB transaction, so the answer's
-   * latency never includes the log's disk write. flush() and close() write what is waiting.
-   * Returns the entry's id. `onError` hears a failed write, with the entry it failed to write.
+   * Stores an entry without waiting: it is copied into the page being built, which is written
+   * every API_LOG_BATCH_MS (or at API_LOG_BATCH_MAX entries) as one record in one LMDB
+   * transaction, so the answer's latency never includes the log's disk write. flush() and
+   * close() write what is waiting. Returns the entry's id. `onError` hears a failed write, with
+   * the entry it failed to write.
    */
-  record(entry: Omit<ApiLogEntry, 'id'>, finishedAt: number, onError?: (err: unknown, entry: Omit<ApiLogEntry, 'id'>) => void): string {
+  record(entry: Omit<ApiLogEntry, 'id'>, finishedAt: number, onError?: FailureHandler): string {
+    if (!this.#page.hasRoom) this.#writePage();
     const id = this.#ids.next(finishedAt);
-    this.#waiting.push({ id, entry, onError });
-    if (this.#waiting.length >= API_LOG_BATCH_MAX) this.#writeWaiting();
-    else this.#batchTimer ??= setTimeout(() => this.#writeWaiting(), API_LOG_BATCH_MS).unref();
+    this.#page.add(this.#ids.ms, this.#ids.seq, entry);
+    this.#handlers.push(onError);
+    if (this.#page.count >= API_LOG_BATCH_MAX) this.#writePage();
+    else this.#batchTimer ??= setTimeout(() => this.#writePage(), API_LOG_BATCH_MS).unref();
     return id;
   }
 
-  /**
-   * Writes every waiting entry as one LMDB batch: one write request and one promise for the lot
-   * rather than a put, a promise and two handlers per entry (docs/benchmarks.md, A2A). A failed
-   * batch is a failed write of each of its entries.
-   */
-  #writeWaiting(): void {
+  /** Writes the page being built, if it holds an entry; a failed write is a failed write of each of its entries. */
+  #writePage(): void {
     if (this.#batchTimer) clearTimeout(this.#batchTimer);
     this.#batchTimer = undefined;
-    const batch = this.#waiting;
-    if (batch.length === 0) return;
-    this.#waiting = [];
+    const page = this.#page.take();
+    if (!page) return;
+    const handlers = this.#handlers;
+    this.#handlers = [];
     const failed = (err: unknown) => {
-      for (const { entry, onError } of batch) onError?.(err, entry);
+      let i = 0;
+      for (const entry of pageEntries(page.key, page.bytes)) handlers[i++]?.(err, entry);
     };
     // The vault was closed without close() here (a test, a shutdown path that forgot): the
     // entries cannot be written; say so to each as a failed write.
     if (!this.#open()) return failed(new Error('the vault was closed before the API log entry was written'));
-    // Within a batch lmdb answers every put with the batch's own promise: one to wait for.
-    const writes = new Set<unknown>();
+    let settled: Promise<unknown>;
     try {
-      writes.add(
-        this.db.batch(() => {
-          // The entry's bytes, as the database's encoder writes them (lmdb puts asBinary() as it is).
-          for (const { id, entry } of batch) writes.add(this.db.put(id, this.#bytes.ofWith('id', id, entry) as ApiLogEntry));
-        }),
-      );
+      settled = this.db.put(page.key, page.bytes).then(undefined, failed);
     } catch (err) {
       return failed(err);
     }
-    const settled = Promise.all(writes).then(undefined, failed);
     this.#inflight.add(settled);
     void settled.finally(() => this.#inflight.delete(settled));
   }
@@ -125,19 +120,27 @@ export class ApiLog {
 
   /** Resolves once every entry recorded so far is committed. */
   async flush(): Promise<void> {
-    this.#writeWaiting();
+    this.#writePage();
     while (this.#inflight.size > 0) await Promise.all([...this.#inflight]);
+  }
+
+  /** The key of the page that holds `id` or would: the greatest key not after it. */
+  #pageFor(id: string): string {
+    for (const key of this.db.getKeys({ start: id, reverse: true, limit: 1 })) return String(key);
+    return id;
   }
 
   /** Entries that finished in [since, until], oldest first. */
   *entries(q: Omit<ApiLogQuery, 'limit'> = {}): Generator<ApiLogEntry> {
-    const range = this.db.getRange({
-      start: q.since === undefined ? undefined : timeKey(q.since),
-      end: q.until === undefined ? undefined : timeKey(q.until + 1),
-    });
-    for (const { value } of range) {
-      if (q.clientId !== undefined && value.client_id !== q.clientId) continue;
-      yield value;
+    const since = q.since === undefined ? undefined : timeKey(q.since);
+    const end = q.until === undefined ? undefined : timeKey(q.until + 1);
+    for (const { key, value } of this.db.getRange({ start: since === undefined ? undefined : this.#pageFor(since), end })) {
+      for (const entry of pageEntries(key, value)) {
+        if (since !== undefined && entry.id < since) continue;
+        if (end !== undefined && entry.id >= end) return;
+        if (q.clientId !== undefined && entry.client_id !== q.clientId) continue;
+        yield entry;
+      }
     }
   }
 
@@ -153,15 +156,18 @@ export class ApiLog {
 
   /**
    * For the upstream shipper: entries after `cursor` (an entry id; null = from the start),
-   * oldest first, and the cursor to pass next time. Keys follow commit order, so nothing
+   * oldest first, and the cursor to pass next time. Ids follow commit order, so nothing
    * committed later can sort before an id already handed out.
    */
   entriesSince(cursor: string | null, limit = 500): { entries: ApiLogEntry[]; cursor: string | null } {
     const entries: ApiLogEntry[] = [];
-    for (const { key, value } of this.db.getRange({ start: cursor ?? undefined })) {
-      if (key === cursor) continue;
-      entries.push(value);
-      if (entries.length >= limit) break;
+    if (limit <= 0) return { entries, cursor };
+    pages: for (const { key, value } of this.db.getRange({ start: cursor === null ? undefined : this.#pageFor(cursor) })) {
+      for (const entry of pageEntries(key, value)) {
+        if (cursor !== null && entry.id <= cursor) continue;
+        entries.push(entry);
+        if (entries.length >= limit) break pages;
+      }
     }
     return { entries, cursor: entries.at(-1)?.id ?? cursor };
   }
@@ -171,12 +177,34 @@ export class ApiLog {
     const end = timeKey(now - retentionDays * 86_400_000);
     let removed = 0;
     for (;;) {
-      const keys = [...this.db.getKeys({ end, limit: PURGE_BATCH })] as string[];
-      if (keys.length === 0) return removed;
+      // Whole pages whose last entry is past retention, and the page that straddles the limit,
+      // if any: it is written again without its older entries.
+      const keys: string[] = [];
+      let straddling: { key: string; kept: ApiLogEntry[]; page: ReturnType<typeof pageOf> } | undefined;
+      let entries = 0;
+      let bytes = 0;
+      for (const { key, value } of this.db.getRange({ end, limit: PURGE_PAGES })) {
+        if (pageLastId(key, value) >= end) {
+          const kept = [...pageEntries(key, value)].filter((e) => e.id >= end);
+          straddling = { key, kept, page: pageOf(kept) };
+          entries += pageCount(value) - kept.length;
+          break;
+        }
+        keys.push(key);
+        entries += pageCount(value);
+        bytes += value instanceof Uint8Array ? value.length : 0;
+        if (bytes >= PURGE_BYTES) break;
+      }
+      if (keys.length === 0 && !straddling) return removed;
       await this.db.transaction(() => {
         for (const key of keys) this.db.remove(key);
+        if (straddling) {
+          this.db.remove(straddling.key);
+          if (straddling.page) this.db.put(straddling.page.key, straddling.page.bytes);
+        }
       });
-      removed += keys.length;
+      removed += entries;
+      if (straddling) return removed;
     }
   }
 

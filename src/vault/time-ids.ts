@@ -12,6 +12,11 @@ export function timeKey(ms: number): string {
   return String(Math.max(0, Math.floor(ms))).padStart(15, '0');
 }
 
+/** The id of the `seq`th record of millisecond `ms`. */
+export function timeId(ms: number, seq: number): string {
+  return `${timeKey(ms)}-${String(seq).padStart(6, '0')}`;
+}
+
 const SEQUENCES = 1_000_000;
 const ID = /^(\d{15})-(\d{6})$/;
 const LAST_POSSIBLE = '999999999999999-999999';
@@ -21,14 +26,29 @@ export class TimeIds {
   #seq = 0;
   #key = '';
 
-  /** Ids after every id already in `db` (whose keys are such ids). */
-  constructor(db?: Database<any, string>) {
-    if (!db) return;
-    // The greatest key that can be such an id (other keys, if any, sort after the digits).
-    for (const key of db.getKeys({ start: LAST_POSSIBLE, reverse: true, limit: 1 })) {
-      const m = ID.exec(String(key));
-      if (m) this.#set(Number(m[1]), Number(m[2]));
-    }
+  /**
+   * Ids after every id already in `db` (whose keys are such ids), or after the id `last` (for a
+   * store whose records each hold several ids, found by its caller).
+   */
+  constructor(from?: Database<any, string> | string) {
+    const last = typeof from === 'string' ? from : from && TimeIds.lastKey(from);
+    const m = last === undefined ? null : ID.exec(last);
+    if (m) this.#set(Number(m[1]), Number(m[2]));
+  }
+
+  /** The greatest key of `db` that can be such an id (other keys, if any, sort after the digits). */
+  static lastKey(db: Database<any, string>): string | undefined {
+    for (const key of db.getKeys({ start: LAST_POSSIBLE, reverse: true, limit: 1 })) return String(key);
+    return undefined;
+  }
+
+  /** The millisecond and the sequence of the last id handed out. */
+  get ms(): number {
+    return this.#ms;
+  }
+
+  get seq(): number {
+    return this.#seq;
   }
 
   /**

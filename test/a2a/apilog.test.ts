@@ -294,7 +294,9 @@ function dumpStore(vault: Vault): Map<string, string> {
   for (const key of vault.root.getKeys()) {
     if (typeof key !== 'string' || !key.startsWith('c.')) continue;
     const db = vault.database<unknown>(key.slice(2));
-    out.set(key, [...db.getRange({})].map(({ key: k, value }) => `${String(k)}\t${JSON.stringify(value)}`).join('\n'));
+    // Binary values (API log pages) as their bytes read as text, both ways: a secret anywhere in them shows.
+    const text = (value: unknown) => (value instanceof Uint8Array ? `${Buffer.from(value).toString('latin1')}\t${Buffer.from(value).toString('utf8')}` : JSON.stringify(value));
+    out.set(key, [...db.getRange({})].map(({ key: k, value }) => `${String(k)}\t${text(value)}`).join('\n'));
   }
   for (const name of vault.collectionNames()) {
     const coll = vault.collection(name);
