@@ -67,9 +67,7 @@ export class ApiLog {
 
   constructor(readonly vault: Vault) {
     this.db = vault.database<unknown>('a2a-apilog');
-    // After the last stored entry: the last one of the last page.
-    const lastKey = TimeIds.lastKey(this.db);
-    this.#ids = new TimeIds(lastKey === undefined ? undefined : pageLastId(lastKey, this.db.get(lastKey)));
+    this.#ids = new TimeIds(lastId(this.db));
   }
 
   /**
@@ -238,6 +236,21 @@ export class ApiLog {
   async close(): Promise<void> {
     this.stopRetention();
     await this.flush();
+  }
+}
+
+/**
+ * The last stored entry's id: the last one of the last page. A page this build cannot read (one
+ * written by a newer release, after a downgrade) gives its key, the first id it holds: readers
+ * report such a page as an error, and the service still starts and logs calls.
+ */
+function lastId(db: Database<unknown, string>): string | undefined {
+  const key = TimeIds.lastKey(db);
+  if (key === undefined) return undefined;
+  try {
+    return pageLastId(key, db.get(key));
+  } catch {
+    return key;
   }
 }
 

@@ -182,6 +182,22 @@ test('a page of an unknown version, or cut short, is an error when read, never a
   assert.throws(() => [...pageEntries(key, bytes.subarray(0, bytes.length - 2))], RangeError);
 });
 
+test('a stored page this build cannot read: the service still starts and logs calls after it; reading it is an error', async () => {
+  const vault = await freshVault();
+  const writer = new PageWriter();
+  writer.add(T0, 0, base());
+  writer.add(T0 + 5, 0, base());
+  const { key, bytes } = writer.take()!;
+  bytes[0] = 2; // a newer release's page, after a downgrade
+  await vault.database<unknown>('a2a-apilog').put(key, bytes);
+  const log = new ApiLog(vault);
+  const id = log.record(base(), T0 - DAY);
+  assert.ok(id > key, `${id} after ${key}`);
+  await log.flush();
+  assert.throws(() => log.query(), /API log page of unknown version 2/);
+  assert.deepEqual(log.query({ since: T0 + 6 }), [], 'a range after it does not read it');
+});
+
 function base(): Omit<ApiLogEntry, 'id'> {
   return {
     request_id: null, client_id: 'c1', client: 'app', authorization_id: '1', ip: '10.0.0.1', resource: 'pam', event: 'credential.get',
