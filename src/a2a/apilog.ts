@@ -6,7 +6,7 @@ import type { Database } from 'lmdb';
 import { PageWriter, pageCount, pageEntries, pageLastId, pageOf } from './apilog-pages.ts';
 import type { Logger } from '../log.ts';
 import { TimeIds, timeKey, type Vault } from '../vault/index.ts';
-import type { A2aEnv, A2aServices } from './context.ts';
+import { peerAddress, type A2aEnv, type A2aServices } from './context.ts';
 
 export interface ApiLogEntry {
   /**
@@ -292,10 +292,9 @@ function parseLoggedUrl(rawUrl: string): string {
   return out.length > MAX_URL ? out.slice(0, MAX_URL) : out;
 }
 
-/** The peer's address (as getConnInfo reads it, without its objects); null where there is no socket (app.request() in tests). */
+/** The peer's address as logged (IPv4-mapped IPv6 as IPv4); null where there is no socket. */
 function remoteIp(c: Context<A2aEnv>): string | null {
-  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } }; server?: { incoming?: { socket?: { remoteAddress?: string } } } } | undefined;
-  const address = (env?.server ?? env)?.incoming?.socket?.remoteAddress;
+  const address = peerAddress(c);
   if (!address) return null;
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }

@@ -75,3 +75,13 @@ export function requirePamWrite(authz: Authorization): void {
   // The document shows this one error with detail "" rather than null.
   if (authz.pamPermission !== 'read-write') throw new A2aError(1039, 400, '');
 }
+
+/**
+ * The TCP peer address of the request as the socket gives it (`::ffff:`-mapped IPv4 included),
+ * read as @hono/node-server's getConnInfo reads it but without building its objects; undefined
+ * where there is no socket (app.request() in tests).
+ */
+export function peerAddress(c: Context<any>): string | undefined {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } }; server?: { incoming?: { socket?: { remoteAddress?: string } } } } | undefined;
+  return (env?.server ?? env)?.incoming?.socket?.remoteAddress || undefined;
+}

@@ -4,9 +4,8 @@
 import { X509Certificate } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Authorization } from '../clients.ts';
-import type { A2aContext } from '../context.ts';
+import { peerAddress, type A2aContext } from '../context.ts';
 
 export interface Refusal {
   code: 1002 | 1044 | 1045;
@@ -57,15 +56,6 @@ export function addressAllowed(rules: string[], address: string | undefined): bo
   return blockListFor(rules).check(normal, family === 4 ? 'ipv4' : 'ipv6');
 }
 
-/** The TCP peer address of the request, undefined when there is no socket (tests without one). */
-export function remoteAddress(c: A2aContext): string | undefined {
-  try {
-    return getConnInfo(c).remote.address;
-  } catch {
-    return undefined;
-  }
-}
-
 /** `AB:CD:…` or any case → lower-case hex without separators. */
 export function normalizeFingerprint(fp: string): string {
   return fp.replace(/[^0-9a-f]/gi, '').toLowerCase();
@@ -92,7 +82,7 @@ export function peerFingerprint(c: A2aContext): string | undefined {
 /** Source address, referer and certificate rules of `authz` for this request. */
 export function checkRules(c: A2aContext, authz: Authorization): Refusal | null {
   // Empty rules allow every address: no need to ask the socket.
-  if (authz.ips.length > 0 && !addressAllowed(authz.ips, remoteAddress(c))) return { code: 1002, detail: 'source address not allowed for this authorization' };
+  if (authz.ips.length > 0 && !addressAllowed(authz.ips, peerAddress(c))) return { code: 1002, detail: 'source address not allowed for this authorization' };
   if (authz.referers.length > 0) {
     const referer = c.req.header('referer') ?? '';
     if (!authz.referers.some((r) => r !== '' && referer.includes(r))) return { code: 1044, detail: 'referer not allowed for this authorization' };
