@@ -19,6 +19,12 @@ export function timeId(ms: number, seq: number): string {
 
 const SEQUENCES = 1_000_000;
 const ID = /^(\d{15})-(\d{6})$/;
+
+/** The millisecond and sequence of an id, or undefined for a string that is not one. */
+export function parseTimeId(id: string): { ms: number; seq: number } | undefined {
+  const m = ID.exec(id);
+  return m ? { ms: Number(m[1]), seq: Number(m[2]) } : undefined;
+}
 const LAST_POSSIBLE = '999999999999999-999999';
 
 export class TimeIds {
@@ -32,8 +38,8 @@ export class TimeIds {
    */
   constructor(from?: Database<any, string> | string) {
     const last = typeof from === 'string' ? from : from && TimeIds.lastKey(from);
-    const m = last === undefined ? null : ID.exec(last);
-    if (m) this.#set(Number(m[1]), Number(m[2]));
+    const parsed = last === undefined ? undefined : parseTimeId(last);
+    if (parsed) this.#set(parsed.ms, parsed.seq);
   }
 
   /** The greatest key of `db` that can be such an id (other keys, if any, sort after the digits). */

@@ -7,23 +7,14 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { API_LOG_BATCH_MAX, ApiLog, type ApiLogEntry } from '../../src/a2a/apilog.ts';
 import { PageWriter, pageEntries } from '../../src/a2a/apilog-pages.ts';
-import { createLogger } from '../../src/log.ts';
-import { timeKey, Vault } from '../../src/vault/index.ts';
-import { tempDir, testConfig } from '../helpers/vault.ts';
+import { timeKey } from '../../src/vault/index.ts';
+import { openFreshVault } from '../helpers/vault.ts';
 
-const dir = await tempDir('outpost-apilog-pages-test-');
-const opened: Vault[] = [];
+const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
-  for (const v of opened) await v.close();
-  await dir.remove();
+  for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-let vaults = 0;
-async function freshVault(path = `${dir.path}/v${++vaults}`): Promise<Vault> {
-  const vault = await Vault.open(testConfig(path), { create: true, log: createLogger({ level: 'silent' }) });
-  opened.push(vault);
-  return vault;
-}
+const freshVault = async () => (await openFreshVault(cleanups)).vault;
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const DAY = 86_400_000;
@@ -131,8 +122,7 @@ test('property: retention removes exactly the entries past it, cutting the page 
 });
 
 test('pages and records of one entry from before pages read together; a restart continues after both', async () => {
-  const path = `${dir.path}/legacy`;
-  const vault = await freshVault(path);
+  const vault = await freshVault();
   const db = vault.database<unknown>('a2a-apilog');
   // Entries as the service stored them before pages: one msgpack record each, keyed by id.
   const old = [0, 1, 2].map((i) => stored(`${timeKey(T0 + i)}-000000`, { ...base(), url: `/iso/old/${i}` }));
