@@ -61,6 +61,12 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
     ],
   });
   metrics.sample({
+    name: 'outpost_vault_disk_free_bytes',
+    help: 'Free bytes on the vault filesystem; writes are refused under vault.reserveBytes',
+    type: 'gauge',
+    sample: () => [{ value: vault.disk.freeBytes }],
+  });
+  metrics.sample({
     name: 'outpost_vault_key_generation',
     help: 'Current data-encryption key generation',
     type: 'gauge',
@@ -103,7 +109,8 @@ export async function startService(loaded: LoadedConfig, log: Logger): Promise<S
     health: {
       vault: () => {
         const s = describeVault(vault);
-        return { open: s.open, rootProvider: s.rootProvider, keyGeneration: s.keyGeneration, rotation: s.rotation !== null };
+        // writable false: the disk is under the vault's reserve and writes are refused (docs/operating.md).
+        return { open: s.open, rootProvider: s.rootProvider, keyGeneration: s.keyGeneration, rotation: s.rotation !== null, writable: !vault.disk.short };
       },
       identity: () => identity.health(),
       sync: () => sync?.health() ?? (syncFailure ? { state: 'offline', error: syncFailure } : { state: 'none' }),

@@ -4,7 +4,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Database } from 'lmdb';
 import { PageWriter, pageCount, pageEntries, pageLastId, pageOf } from './apilog-pages.ts';
-import type { Logger } from '../log.ts';
+import { throttle, type Logger } from '../log.ts';
 import { TimeIds, timeKey, type Vault } from '../vault/index.ts';
 import { peerAddress, type A2aEnv, type A2aServices } from './context.ts';
 
@@ -306,13 +306,19 @@ function isoTime(ms: number): string {
   return lastTime.iso;
 }
 
-/** Records every call after it is answered; a logging failure is logged and never reaches the caller. */
-export function apiLogMiddleware(apiLog: ApiLog, s: A2aServices): MiddlewareHandler<A2aEnv> {
+/**
+ * Records every call after it is answered; a logging failure is logged and never reaches the
+ * caller. Failures are reported at most once per `reportEveryMs` (a full disk fails every page:
+ * one line per entry would flood the journal), each line with how many entries it stands for.
+ */
+export function apiLogMiddleware(apiLog: ApiLog, s: A2aServices, { reportEveryMs = 60_000 } = {}): MiddlewareHandler<A2aEnv> {
   apiLog.startRetention({ retentionDays: s.config.apiLog.retentionDays, now: s.now, log: s.log });
-  const failed = (err: unknown, reqId: string | null) =>
-    s.log.error({ reqId, err: { name: (err as Error)?.name, message: (err as Error)?.message } }, 'a2a: API log write failed');
+  const failed = throttle<{ err: unknown; reqId: string | null }>(
+    ({ err, reqId }, entries) => s.log.error({ reqId, entries, err: { name: (err as Error)?.name, message: (err as Error)?.message } }, 'a2a: API log write failed'),
+    reportEveryMs,
+  );
   // One handler for every entry (not a closure per call): the entry names its request.
-  const failedWrite = (err: unknown, entry: Omit<ApiLogEntry, 'id'>) => failed(err, entry.request_id);
+  const failedWrite = (err: unknown, entry: Omit<ApiLogEntry, 'id'>) => failed({ err, reqId: entry.request_id });
 
   return async function recordCall(c, next) {
     const arrived = s.now();
@@ -350,7 +356,7 @@ export function apiLogMiddleware(apiLog: ApiLog, s: A2aServices): MiddlewareHand
           failedWrite,
         );
       } catch (err) {
-        failed(err, reqId);
+        failed({ err, reqId });
       }
     }
   };

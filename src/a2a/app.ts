@@ -11,6 +11,7 @@ import type { A2aEnv, A2aServices } from './context.ts';
 import { A2aError, failure, notFoundBody } from './envelope.ts';
 import { authenticate, registerOAuth2Token } from './oauth/index.ts';
 import { registerPam } from './pam/index.ts';
+import { VaultError } from '../vault/index.ts';
 
 /** Each capability group of document 004 registers its routes here, in this order. */
 const ROUTE_GROUPS: Array<(app: Hono<A2aEnv>, s: A2aServices) => void> = [registerPam];
@@ -71,6 +72,11 @@ function a2aErrorRenderer(s: A2aServices): ErrorHandler<A2aEnv> {
       const status = err.status as ContentfulStatusCode;
       if (call) call.error = err.message;
       return c.json(failure(1040, status, err.message || null), status);
+    }
+    if (err instanceof VaultError && err.code === 'disk-full') {
+      // Expected while the disk is nearly full: the vault logged it when it began; no line per call.
+      if (call) call.error = 'disk full: writes are refused';
+      return c.json(failure(1000, 500, `disk full: writes are refused until space is freed; request id ${c.get('requestId')}`), 500);
     }
     s.log.error({ reqId: c.get('requestId'), err: { name: (err as Error).name, message: (err as Error).message } }, 'a2a: unhandled error');
     if (call) call.error = 'internal error';

@@ -331,7 +331,7 @@ export class Clients {
     };
     await this.authz.put(authz.id, authz);
     await this.index.put(authz.clientId, authz.id);
-    await this.vault.root.flushed;
+    await this.vault.flushed();
     return { authz, secrets };
   }
 
@@ -363,7 +363,7 @@ export class Clients {
     if (!current) return undefined;
     const next = { ...current, ...change };
     await this.authz.put(authzId, next);
-    await this.vault.root.flushed;
+    await this.vault.flushed();
     return next;
   }
 

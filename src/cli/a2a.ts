@@ -114,7 +114,7 @@ const appAdd: Command = {
     const description = typeof ctx.values.description === 'string' ? ctx.values.description : '';
     return withServices(ctx, async (s) => {
       const app = await s.clients.addApp({ name, description, tags: list(ctx.values.tags), active: !ctx.values.inactive });
-      await s.vault.root.flushed;
+      await s.vault.flushed();
       ctx.print(appView(app, 0), `application ${app.id} (${app.name}) created`);
     });
   },
@@ -151,7 +151,7 @@ function appSetActive(active: boolean): Command {
       await s.clients.apps.put(id, { ...app, active });
       let revoked = 0;
       if (!active) for (const a of s.clients.listAuthorizations(id)) revoked += await revokeTokens(s, a.id);
-      await s.vault.root.flushed;
+      await s.vault.flushed();
       const view = appView({ ...app, active }, s.clients.listAuthorizations(id).length);
       ctx.print(active ? view : { ...view, revoked_tokens: revoked }, `application ${id} ${active ? 'enabled' : 'disabled'}`);
     },
@@ -184,7 +184,7 @@ const appRotateSecret = onRecord(
       printed.push(out);
       human.push(text);
     }
-    await s.vault.root.flushed;
+    await s.vault.flushed();
     ctx.print(printed, human.join('\n\n') || `application ${id} has no authorizations`);
   },
 );
@@ -235,7 +235,7 @@ const authzAdd: Command = {
       const { authz, secrets } = await s.clients.addAuthorization(input);
       const extra: Record<string, unknown> = {};
       if (authz.encryptSensitive) extra.sensitive_key = (await sensitiveKey(s, authz.id)).reveal().toString('base64');
-      await s.vault.root.flushed;
+      await s.vault.flushed();
       const { out, human } = secretsOut(authz, secrets, extra);
       ctx.print(out, human);
     });
@@ -270,7 +270,7 @@ function authzSetActive(active: boolean): Command {
       const updated = await s.clients.update(id, { active });
       if (!updated) return notFound(ctx, `no authorization ${id}`); // removed since it was read
       const revoked = active ? 0 : await revokeTokens(s, id);
-      await s.vault.root.flushed;
+      await s.vault.flushed();
       const view = authzView(s, updated);
       ctx.print(active ? view : { ...view, revoked_tokens: revoked }, `authorization ${id} ${active ? 'enabled' : 'disabled'}${active && !view.usable ? ' (its application is disabled)' : ''}`);
     },
@@ -283,7 +283,7 @@ const authzRotateSecret = onRecord(
   async (ctx, s, a, id) => {
     const secrets = (await s.clients.rotateSecret(id))!;
     const revoked = await revokeTokens(s, id);
-    await s.vault.root.flushed;
+    await s.vault.flushed();
     const { out, human } = secretsOut(a, secrets, { revoked_tokens: revoked });
     ctx.print(out, human);
   },

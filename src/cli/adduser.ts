@@ -128,7 +128,7 @@ export const adduser: Command = {
       const revoked = existing ? await sessions.revoke(username) : 0;
       // A new password also lifts a lock-out from failed logins.
       await failures.reset(`u:${username}`);
-      await vault.root.flushed;
+      await vault.flushed();
       const result = { username, created: !existing, passwordChanged: Boolean(existing), level: user.level, parent: user.parent, source: user.source, sessionsRevoked: revoked };
       print(
         result,

@@ -2,6 +2,7 @@
 // and feeding its watchdog (a no-op outside systemd).
 import { startService } from '../main.ts';
 import { SystemdNotifier } from '../systemd/index.ts';
+import { surviveFailedCommits } from '../vault/index.ts';
 import type { Command } from './run.ts';
 
 export const serve: Command = {
@@ -14,6 +15,8 @@ export const serve: Command = {
       process.once('SIGTERM', () => resolve('SIGTERM'));
       process.once('SIGINT', () => resolve('SIGINT'));
     });
+    // A full disk fails writes, never the process (src/vault/failed-commits.ts).
+    surviveFailedCommits(log);
     const notifier = SystemdNotifier.fromEnv();
     const service = await startService(loaded, log);
     await notifier?.ready(`serving on port ${service.listener.port}`);

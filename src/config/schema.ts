@@ -63,6 +63,11 @@ export const configSchema = z
         rotationBatch: z.number().int().min(1).max(100_000).default(500),
         /** LMDB map size in bytes (address space reserved, not disk used). */
         mapSize: z.number().int().min(1 << 20).default(1 << 30),
+        /**
+         * Writes are refused while the vault's filesystem has less free than this, so that LMDB
+         * never meets a full disk (src/vault/disk-space.ts); 0 turns the check off.
+         */
+        reserveBytes: z.number().int().min(0).default(32 * 1024 * 1024),
       })
       .strict()
       .prefault({}),

@@ -157,7 +157,7 @@ export class Outbox extends EventEmitter<{ append: [] }> {
     this.#meta = vault.database<number | string>(META_DATABASE);
     this.#nextSeq = (this.#meta.get(NEXT_SEQ) as number | undefined) ?? 1;
     this.#flushed = async () => {
-      await vault.root.flushed;
+      await vault.flushed();
     };
     this.#limits = limits;
     this.#now = now;

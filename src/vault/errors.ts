@@ -8,7 +8,9 @@ export type VaultErrorCode =
   | 'provider-mismatch'
   | 'record-corrupt'
   | 'record-key-unknown'
-  | 'bad-name';
+  | 'bad-name'
+  | 'write-failed'
+  | 'disk-full';
 
 export class VaultError extends Error {
   constructor(

@@ -40,7 +40,7 @@ export async function startRotation(vault: Vault): Promise<number> {
     vault.metaDb.put(EPOCH_KEY, { current: next } satisfies EpochValue, epoch);
     vault.metaDb.put(ROTATION_KEY, state);
   });
-  await vault.root.flushed;
+  await vault.flushed();
   vault.ring.refresh();
   if (!ok) return rotationState(vault)?.to ?? vault.ring.current; // another process started one
   return next;
@@ -85,7 +85,7 @@ export async function sweepRotation(
         state = { ...state!, cursor, reencrypted: state!.reencrypted + done };
         vault.metaDb.put(ROTATION_KEY, state);
       });
-      await vault.root.flushed;
+      await vault.flushed();
       await options.onBatch?.(state);
       start = cursor.key;
     }
@@ -108,7 +108,7 @@ async function finishRotation(vault: Vault, reencrypted: number): Promise<Rotati
     for (const id of destroyed) vault.keysDb.remove(dekKey(id));
     vault.metaDb.remove(ROTATION_KEY);
   });
-  await vault.root.flushed;
+  await vault.flushed();
   vault.ring.refresh();
   return { keyGeneration: current, reencrypted, destroyed };
 }

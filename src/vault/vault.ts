@@ -15,6 +15,8 @@ import { applianceIdFor } from './appliance-id.ts';
 import { RootError, type RootName, type RootOpened, type RootState } from './roots/root.ts';
 import { selectRoot } from './roots/select.ts';
 import { RecordWriter } from './writer.ts';
+import { Flushes } from './failed-commits.ts';
+import { DiskSpace } from './disk-space.ts';
 
 export const VAULT_FORMAT = 1;
 const SECRET_PREFIX = 's.';
@@ -58,6 +60,7 @@ export class Vault {
   readonly #collections = new Map<string, SecretCollection>();
   readonly #databases = new Map<string, Database<unknown, string>>();
   readonly writer: RecordWriter;
+  readonly #flushes: Flushes;
   /** True when this open created the vault. */
   created = false;
 
@@ -69,8 +72,22 @@ export class Vault {
     readonly ring: KeyRing,
     readonly meta: VaultMeta,
     readonly rootDetail: string,
+    /** The vault filesystem's free space; writes are refused under its reserve. */
+    readonly disk: DiskSpace,
   ) {
-    this.writer = new RecordWriter(root, metaDb, ring);
+    disk.guard(root);
+    disk.guard(metaDb);
+    disk.guard(keysDb);
+    this.#flushes = new Flushes(root);
+    this.writer = new RecordWriter(root, metaDb, ring, () => this.#flushes.wait());
+  }
+
+  /**
+   * Resolves once every commit so far is on disk; rejects when a commit fails first. Use this,
+   * not `root.flushed`, which a failed commit leaves pending for ever (src/vault/failed-commits.ts).
+   */
+  flushed(): Promise<void> {
+    return this.#flushes.wait();
   }
 
   static async open(config: Config, { create, log }: VaultOpenOptions): Promise<Vault> {
@@ -104,7 +121,7 @@ export class Vault {
       if (meta && proven) {
         const ring = new KeyRing(proven.kek, metaDb, keysDb);
         ring.refresh();
-        return new Vault(path, root, metaDb, keysDb, ring, meta, proven.detail);
+        return new Vault(path, root, metaDb, keysDb, ring, meta, proven.detail, new DiskSpace(path, config.vault.reserveBytes, log));
       }
       const opened = await openRoot(config, undefined);
       const applianceId = await applianceIdFor(config);
@@ -125,7 +142,7 @@ export class Vault {
       }
       const ring = new KeyRing(kek, metaDb, keysDb);
       ring.refresh();
-      const vault = new Vault(path, root, metaDb, keysDb, ring, meta, opened.detail);
+      const vault = new Vault(path, root, metaDb, keysDb, ring, meta, opened.detail, new DiskSpace(path, config.vault.reserveBytes, log));
       vault.created = true;
       return vault;
     } catch (err) {
@@ -139,7 +156,7 @@ export class Vault {
     let coll = this.#collections.get(name);
     if (!coll) {
       checkName(name);
-      const db = this.root.openDB<Buffer, string>(SECRET_PREFIX + name, { encoding: 'binary' });
+      const db = this.disk.guard(this.root.openDB<Buffer, string>(SECRET_PREFIX + name, { encoding: 'binary' }));
       coll = new SecretCollection(name, db, this.ring, this.writer, this.counters);
       this.#collections.set(name, coll);
     }
@@ -153,7 +170,7 @@ export class Vault {
     let db = this.#databases.get(name);
     if (!db) {
       checkName(name);
-      db = this.root.openDB<unknown, string>(CLEAR_PREFIX + name, {});
+      db = this.disk.guard(this.root.openDB<unknown, string>(CLEAR_PREFIX + name, {}));
       this.#databases.set(name, db);
     }
     return db as Database<V, string>;
@@ -169,7 +186,15 @@ export class Vault {
   }
 
   async close(): Promise<void> {
-    await this.root.flushed;
+    try {
+      await this.#flushes.wait();
+    } catch {
+      // After a failed commit lmdb-js's close() waits for that commit's flush for ever: end the
+      // writes without waiting. The file keeps its last committed state (LMDB never overwrites
+      // it in place), so nothing committed is lost by not waiting.
+      void this.root.close().catch(() => undefined);
+      return;
+    }
     await this.root.close();
   }
 }

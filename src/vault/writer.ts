@@ -30,6 +30,8 @@ export class RecordWriter {
     private readonly root: RootDatabase,
     private readonly meta: Database<unknown, string>,
     private readonly ring: KeyRing,
+    /** The vault's flush wait (Vault.flushed), which a failed commit settles too. */
+    private readonly flushed: () => Promise<void>,
   ) {}
 
   /** Queues a write; every write of this turn shares one promise, settled after the flush. */
@@ -52,7 +54,7 @@ export class RecordWriter {
         if ((this.meta.getEntry(EPOCH_KEY)?.version ?? 0) !== this.ring.epoch) this.ring.refresh();
         this.#apply(batch.writes);
       });
-      await this.root.flushed;
+      await this.flushed();
       batch.resolve();
     } catch (err) {
       batch.reject(err);

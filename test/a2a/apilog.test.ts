@@ -165,13 +165,13 @@ test('loggedUrl keeps the path and ordinary parameters and blanks every credenti
 });
 
 /** A small A2A-shaped app: call facts, the API log, an authorization taken from a test header. */
-function miniApp(s: A2aServices, apiLog: ApiLog, authz?: Authorization) {
+function miniApp(s: A2aServices, apiLog: ApiLog, authz?: Authorization, reportEveryMs?: number) {
   const app = new Hono<A2aEnv>();
   app.use('*', async (c, next) => {
     c.set('call', { resource: 'a2a', event: 'request', error: null });
     await next();
   });
-  app.use('*', apiLogMiddleware(apiLog, s));
+  app.use('*', apiLogMiddleware(apiLog, s, reportEveryMs === undefined ? {} : { reportEveryMs }));
   app.use('*', async (c, next) => {
     if (authz && c.req.header('x-test-authz')) c.set('authz', authz);
     await next();
@@ -237,28 +237,34 @@ test('the middleware records who, from where, what, the outcome and the duration
   for (const e of [a, b, c]) assert.ok(!JSON.stringify(e).includes('TOPSECRET') && !JSON.stringify(e).includes('hunter2'));
 });
 
-test('a failing API log never fails the call: the error goes to pino without the request', async () => {
+test('a failing API log never fails the call: the error goes to pino without the request, at most once a window', async () => {
   const vault = await freshVault();
   const { log, lines } = memoryLog();
   const s = services(vault, log);
+  const WINDOW = 300;
+  const failures = () => lines.filter((l) => l.includes('API log write failed')).map((l) => JSON.parse(l) as { entries: number; reqId: string; err: { message: string } });
 
   class ThrowingLog extends ApiLog {
     override record(): string {
       throw new Error('disk full');
     }
   }
-  const r1 = await miniApp(s, new ThrowingLog(vault)).request('/iso/pam/credential/1?password=QSECRET');
+  const r1 = await miniApp(s, new ThrowingLog(vault), undefined, WINDOW).request('/iso/pam/credential/1?password=QSECRET');
   assert.equal(r1.status, 200);
+  assert.equal(failures().length, 1, 'the first failure is reported at once');
+  assert.equal(failures()[0]!.err.message, 'disk full');
 
+  // A full disk fails every page: 50 calls, one failed page, one line at once and one summary.
   const rejecting = new ApiLog(vault);
   (rejecting.db as { put: unknown }).put = () => Promise.reject(new Error('MDB_MAP_FULL'));
-  const r2 = await miniApp(s, rejecting).request('/iso/pam/credential/2?password=QSECRET');
-  assert.equal(r2.status, 200);
+  const app = miniApp(s, rejecting, undefined, WINDOW);
+  for (let i = 0; i < 50; i++) assert.equal((await app.request(`/iso/pam/credential/${i}?password=QSECRET`)).status, 200);
   await rejecting.flush();
-
-  const failures = lines.filter((l) => l.includes('API log write failed'));
-  assert.equal(failures.length, 2, lines.join('\n'));
-  assert.ok(failures[0]!.includes('disk full') && failures[1]!.includes('MDB_MAP_FULL'));
+  assert.equal(failures().length, 2, lines.join('\n'));
+  assert.deepEqual([failures()[1]!.entries, failures()[1]!.err.message], [1, 'MDB_MAP_FULL']);
+  await new Promise((r) => setTimeout(r, WINDOW + 100));
+  assert.equal(failures().length, 3, 'the rest of the window is one line');
+  assert.deepEqual([failures()[2]!.entries, failures()[2]!.err.message], [49, 'MDB_MAP_FULL']);
   assert.ok(!lines.join('\n').includes('QSECRET'));
 });
 

@@ -24,10 +24,15 @@ function lines(into: string[]) {
   };
 }
 
-export function startServe(env: Record<string, string>, options: { cwd?: string; timeoutMs?: number } = {}): Promise<ServeChild> {
-  const { cwd = REPO, timeoutMs = 30_000 } = options;
+/**
+ * `wrap` puts a command in front of the service's own (its pid stays the service's when that
+ * command execs it, as `unshare … sh -c '…; exec "$@"'` does).
+ */
+export function startServe(env: Record<string, string>, options: { cwd?: string; timeoutMs?: number; wrap?: (command: string[]) => string[] } = {}): Promise<ServeChild> {
+  const { cwd = REPO, timeoutMs = 30_000, wrap = (command) => command } = options;
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OUTPOST_')));
-  const child = spawn(process.execPath, [OUTPOST_BIN, 'serve'], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [program, ...args] = wrap([process.execPath, OUTPOST_BIN, 'serve']);
+  const child = spawn(program!, args, { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
   const stdout: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

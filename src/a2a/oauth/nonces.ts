@@ -27,7 +27,7 @@ export async function useNonce(s: A2aServices, clientId: string, timestamp: numb
   const fresh = await db.ifNoExists(key, () => {
     db.put(key, s.now());
   });
-  await s.vault.root.flushed;
+  await s.vault.flushed();
   if (fresh) await purgeOld(s, db);
   return fresh;
 }

@@ -65,7 +65,7 @@ export async function issueToken(s: A2aServices, authzId: string): Promise<{ tok
   const binding = bindingFor(s, authzId);
   if (binding === undefined) throw new Error('authorization has no client secret');
   await db.put(hashToken(token), { authzId, issuedAt: now, expiresAt: now + expiresIn * 1000, binding });
-  await s.vault.root.flushed;
+  await s.vault.flushed();
   return { token, expiresIn };
 }
 
@@ -90,7 +90,7 @@ export async function revokeTokens(s: Pick<A2aServices, 'vault'>, authzId: strin
   await db.transaction(() => {
     for (const key of doomed) db.remove(key);
   });
-  await s.vault.root.flushed;
+  await s.vault.flushed();
   return doomed.length;
 }
 

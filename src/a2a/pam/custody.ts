@@ -1,6 +1,7 @@
 // Custody (document 004): reading a password puts the credential in the caller's custody until
 // DELETE /iso/pam/credential/custody/{id} releases it. Each start and end is an event in
 // 'pam-events', which the upstream sync ships.
+import { throttle } from '../../log.ts';
 import type { Vault } from '../../vault/index.ts';
 import { quietStamp, type Authorization } from '../clients.ts';
 import { takeId } from '../ids.ts';
@@ -44,12 +45,19 @@ interface Pending {
   held: Map<string, number>;
   views: Map<string, number>;
   timer: NodeJS.Timeout | undefined;
+  /** A failed write of view times, logged at most once a minute (a full disk fails every one). */
+  failed: (err: unknown) => void;
 }
 const pendingByStore = new WeakMap<PamStore, Pending>();
 
 function pendingOf(store: PamStore): Pending {
   let p = pendingByStore.get(store);
-  if (!p) pendingByStore.set(store, (p = { custody: new Map(), held: new Map(), views: new Map(), timer: undefined }));
+  if (!p) {
+    const failed = throttle<unknown>((err, repeated) =>
+      store.s.log.warn({ repeated, err: { name: (err as Error)?.name, message: (err as Error)?.message } }, 'a2a: writing credential view times failed'),
+    );
+    pendingByStore.set(store, (p = { custody: new Map(), held: new Map(), views: new Map(), timer: undefined, failed }));
+  }
   return p;
 }
 
@@ -122,7 +130,7 @@ async function writePending(store: PamStore, pending: Pending): Promise<void> {
       }),
     );
   } catch (err) {
-    store.s.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'a2a: writing credential view times failed');
+    pending.failed(err);
   }
 }
 

@@ -103,7 +103,7 @@ export class PamStore {
   /** One transaction for every clear record a change touches, awaited to disk. */
   async commit(writes: () => void): Promise<void> {
     await this.s.vault.root.transaction(writes);
-    await this.s.vault.root.flushed;
+    await this.s.vault.flushed();
   }
 
   /**

@@ -209,7 +209,7 @@ function inTransaction(stores: ApplyStores, body: (ctx: Context, summary: ApplyS
         body(context(stores, secrets), summary);
       }),
     );
-    await stores.vault.root.flushed;
+    await stores.vault.flushed();
     secrets?.count();
     return summary;
   });

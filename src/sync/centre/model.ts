@@ -56,7 +56,7 @@ export class CentreModel {
   /** Runs `body` in one write transaction (serialised with every other process on this store), then waits for the disk. */
   async transaction<T>(body: () => T): Promise<T> {
     const result = await this.vault.root.transaction(body);
-    await this.vault.root.flushed;
+    await this.vault.flushed();
     return result;
   }
 

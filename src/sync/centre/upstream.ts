@@ -251,7 +251,7 @@ export class UpstreamLog {
       }
       for (const [app, s] of states) void this.states.put(app, s);
     });
-    await this.vault.root.flushed;
+    await this.vault.flushed();
     return result;
   }
 
@@ -354,7 +354,7 @@ export class UpstreamLog {
       }
       for (const [app, s] of states) void this.states.put(app, s);
     });
-    await this.vault.root.flushed;
+    await this.vault.flushed();
     return expired;
   }
 
@@ -367,7 +367,7 @@ export class UpstreamLog {
     await this.vault.root.transaction(() => {
       for (const { key, value } of this.held.getRange({})) void this.heldAt.put(dueKey(value.heldAt, key), 1);
     });
-    await this.vault.root.flushed;
+    await this.vault.flushed();
   }
 
   /**
@@ -381,7 +381,7 @@ export class UpstreamLog {
       for (const { key, value } of [...this.held.getRange({ start: `${app}/`, end: `${app}/~` })]) this.#unhold(key, value);
       void this.states.put(app, { ...s, offset: s.offset + s.lastSeq, lastSeq: 0, lastId: null, held: 0 });
     });
-    await this.vault.root.flushed;
+    await this.vault.flushed();
   }
 
   /** Change requests stored but not yet decided (after a crash between the two steps), oldest first. */
