@@ -65,7 +65,8 @@ export const configSchema = z
         mapSize: z.number().int().min(1 << 20).default(1 << 30),
         /**
          * Writes are refused while the vault's filesystem has less free than this, so that LMDB
-         * never meets a full disk (src/vault/disk-space.ts); 0 turns the check off.
+         * never meets a full disk (src/vault/disk-space.ts); at most a tenth of the filesystem;
+         * 0 turns the check off.
          */
         reserveBytes: z.number().int().min(0).default(32 * 1024 * 1024),
       })

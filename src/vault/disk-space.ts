@@ -4,7 +4,9 @@
 // vault's filesystem is under a reserve (`vault.reserveBytes`), every write the vault's
 // databases are asked for outside a write transaction is refused with a VaultError
 // ('disk-full') before LMDB sees it; reads go on. Free space is read (statfs) at most every
-// CHECK_MS, on a write, so a freed disk is writable again at the next write.
+// CHECK_MS, on a write, so a freed disk is writable again at the next write. The reserve is at
+// most a tenth of the filesystem, so a small one (the image's 64 MiB state partition before
+// first boot grows it) is not refused from the start.
 import { statfsSync } from 'node:fs';
 import type { Database, RootDatabase } from 'lmdb';
 import type { Logger } from '../log.ts';
@@ -19,20 +21,22 @@ const SYNC_WRITES = ['putSync', 'removeSync', 'transactionSync', 'dropSync', 'cl
 export class DiskSpace {
   #checkedAt = -Infinity;
   #free = Infinity;
+  #reserve: number;
   #short = false;
 
   readonly #now: () => number;
-  readonly #statfs: (path: string) => { bavail: number; bsize: number };
+  readonly #statfs: (path: string) => Figures;
 
   constructor(
     readonly path: string,
     readonly reserveBytes: number,
     private readonly log: Logger,
     /** The clock and the filesystem's figures: injectable, so tests need not fill a disk. */
-    options: { now?: () => number; statfs?: (path: string) => { bavail: number; bsize: number } } = {},
+    options: { now?: () => number; statfs?: (path: string) => Figures } = {},
   ) {
     this.#now = options.now ?? Date.now;
     this.#statfs = options.statfs ?? statfsSync;
+    this.#reserve = reserveBytes;
   }
 
   /** Bytes free for the service on the vault's filesystem, read afresh when due. */
@@ -50,7 +54,7 @@ export class DiskSpace {
   /** The refusal for a write now, if it must be refused. */
   refusal(): VaultError | undefined {
     if (this.reserveBytes <= 0 || !this.short) return undefined;
-    return new VaultError('disk-full', `the disk is nearly full (${mib(this.#free)} free, ${mib(this.reserveBytes)} kept in reserve): writes are refused until space is freed`);
+    return new VaultError('disk-full', `the disk is nearly full (${mib(this.#free)} free, ${mib(this.#reserve)} kept in reserve): writes are refused until space is freed`);
   }
 
   #refresh(): void {
@@ -60,13 +64,14 @@ export class DiskSpace {
     try {
       const s = this.#statfs(this.path);
       this.#free = s.bavail * s.bsize;
+      this.#reserve = Math.min(this.reserveBytes, (s.blocks * s.bsize) / 10);
     } catch {
       return; // keep the last reading: a statfs that fails says nothing about space
     }
-    const short = this.#free < this.reserveBytes;
+    const short = this.#free < this.#reserve;
     if (short === this.#short) return;
     this.#short = short;
-    if (short) this.log.error({ freeBytes: this.#free, reserveBytes: this.reserveBytes }, `vault: the disk is nearly full (${mib(this.#free)} free): writes are refused, reads go on, until space is freed`);
+    if (short) this.log.error({ freeBytes: this.#free, reserveBytes: this.#reserve }, `vault: the disk is nearly full (${mib(this.#free)} free): writes are refused, reads go on, until space is freed`);
     else this.log.info({ freeBytes: this.#free }, `vault: disk space is back (${mib(this.#free)} free): writes resume`);
   }
 
@@ -98,6 +103,13 @@ export class DiskSpace {
     }
     return db;
   }
+}
+
+/** What statfs says of the filesystem: blocks free for the service, all blocks, their size. */
+interface Figures {
+  bavail: number;
+  blocks: number;
+  bsize: number;
 }
 
 function mib(bytes: number): string {

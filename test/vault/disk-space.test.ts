@@ -19,7 +19,7 @@ function fakeDisk(reserveBytes: number) {
   let free = 100 * MiB;
   let now = 0;
   const { log, lines } = memoryLog();
-  const disk = new DiskSpace('/nowhere', reserveBytes, log, { now: () => now, statfs: () => ({ bavail: free / 4096, bsize: 4096 }) });
+  const disk = new DiskSpace('/nowhere', reserveBytes, log, { now: () => now, statfs: () => ({ bavail: free / 4096, blocks: (1024 * MiB) / 4096, bsize: 4096 }) });
   return {
     disk,
     lines,
@@ -68,16 +68,21 @@ test('a transaction let in finishes its writes even if the disk fills meanwhile'
   await assert.rejects(db.put('after', 'y'), refused);
 });
 
-test('a reserve of 0 never refuses, and the vault refuses through its own handles', async () => {
+test('a reserve of 0 never refuses; the reserve is at most a tenth of a small filesystem', async () => {
   const { vault } = await openFreshVault(cleanups);
   const off = fakeDisk(0);
   const db = off.disk.guard(vault.root.openDB<string, string>('c.disk-test', {}));
   off.set(0);
   await db.put('k', 'v');
   assert.equal(db.get('k'), 'v');
-  // The vault's own handles are guarded by its own DiskSpace (config vault.reserveBytes).
-  const { vault: full } = await openFreshVault(cleanups, { vault: { reserveBytes: Number.MAX_SAFE_INTEGER } });
-  await assert.rejects(full.database<string>('x').put('k', 'v'), refused);
-  await assert.rejects(full.collection('s').put('k', 'secret'), refused);
-  await assert.rejects(full.root.transaction(() => undefined), refused);
+
+  // 32 MiB asked for on a 64 MiB filesystem (the image's state partition before it grows): 6.4 MiB.
+  let free = 10 * MiB;
+  let now = 0;
+  const small = new DiskSpace('/nowhere', 32 * MiB, memoryLog().log, { now: () => now, statfs: () => ({ bavail: free / 4096, blocks: (64 * MiB) / 4096, bsize: 4096 }) });
+  const sdb = small.guard(vault.root.openDB<string, string>('c.disk-small', {}));
+  await sdb.put('k', 'v');
+  free = 6 * MiB;
+  now += 1000;
+  await assert.rejects(sdb.put('k', 'w'), (err: unknown) => refused(err) && /6\.4 MiB kept in reserve/.test((err as Error).message));
 });
