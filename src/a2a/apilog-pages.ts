@@ -14,7 +14,6 @@
 //           or 0xfffe and a text number u16 for one that UTF-8 cannot hold (a lone surrogate)
 // Records of one entry written before pages (a plain ApiLogEntry object) are read as pages of one.
 import { parseTimeId, timeId } from '../vault/index.ts';
-import type { ApiLogEntry } from './apilog.ts';
 
 const VERSION = 1;
 const NONE = 0xffff;
@@ -26,6 +25,32 @@ const HEADER = 1 + 4 + 8 + 4 + 4;
 const FIXED = 8 + 4 + 8 + 8 + 2 * SHARED.length + 2;
 /** A request id longer than this is cut (the service's own are 36 characters, a client's at most 255). */
 export const MAX_REQUEST_ID = 1024;
+
+/** One call as the API log records it (document 004 "API logs"). */
+export interface ApiLogEntry {
+  /**
+   * Time-sortable and unique: `<ms since epoch, 15 digits>-<sequence>` of when the call finished,
+   * never before an earlier entry's, even when the clock stepped back (src/vault/time-ids.ts).
+   */
+  id: string;
+  /** The request id that the service's pino lines carry, to join the two. */
+  request_id: string | null;
+  client_id: string | null;
+  /** The application's name. */
+  client: string | null;
+  authorization_id: string | null;
+  ip: string | null;
+  resource: string;
+  event: string;
+  method: string;
+  status: number;
+  /** The path, and the query with every credential-like parameter's value replaced. */
+  url: string;
+  error: string | null;
+  duration_ms: number;
+  /** ISO time the call arrived. */
+  time: string;
+}
 
 type Entry = Omit<ApiLogEntry, 'id'>;
 

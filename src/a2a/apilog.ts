@@ -3,35 +3,13 @@
 // who called, from where, what and how it ended; never a body, a header or a secret value.
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Database } from 'lmdb';
-import { PageWriter, pageCount, pageEntries, pageLastId, pageOf } from './apilog-pages.ts';
+import { PageWriter, pageCount, pageEntries, pageLastId, pageOf, type ApiLogEntry } from './apilog-pages.ts';
 import { throttle, type Logger } from '../log.ts';
 import { TimeIds, timeKey, type Vault } from '../vault/index.ts';
 import { peerAddress, type A2aEnv, type A2aServices } from './context.ts';
 
-export interface ApiLogEntry {
-  /**
-   * Time-sortable and unique: `<ms since epoch, 15 digits>-<sequence>` of when the call finished,
-   * never before an earlier entry's, even when the clock stepped back (src/vault/time-ids.ts).
-   */
-  id: string;
-  /** The request id that the service's pino lines carry, to join the two. */
-  request_id: string | null;
-  client_id: string | null;
-  /** The application's name. */
-  client: string | null;
-  authorization_id: string | null;
-  ip: string | null;
-  resource: string;
-  event: string;
-  method: string;
-  status: number;
-  /** The path, and the query with every credential-like parameter's value replaced. */
-  url: string;
-  error: string | null;
-  duration_ms: number;
-  /** ISO time the call arrived. */
-  time: string;
-}
+// The entry's shape is the stored format's (apilog-pages.ts), so that module needs nothing from this one.
+export type { ApiLogEntry } from './apilog-pages.ts';
 
 export interface ApiLogQuery {
   /** Milliseconds since the epoch, inclusive. */
