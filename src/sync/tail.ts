@@ -3,7 +3,7 @@
 // the entries and the new cursor are committed in one transaction (Outbox.appendWithCursor),
 // so a restart, even after kill -9, neither loses nor repeats a record.
 import type { KeyObject } from 'node:crypto';
-import type { Logger } from 'pino';
+import { throttle, type Logger } from '../log.ts';
 import type { ApiLog } from '../a2a/index.ts';
 import { pamEvents, pamReader } from '../a2a/index.ts';
 import { NotificationStore } from '../identity/notifications/index.ts';
@@ -162,6 +162,11 @@ export function startTail({ outbox, sources, intervalMs, batch, log }: TailOptio
     }
   }
 
+  // Once a second while it fails (a full disk refuses the outbox's writes): at most a line a minute.
+  const failed = throttle<unknown>((err, repeated) =>
+    log.error({ repeated, err: { name: (err as Error).name, message: (err as Error).message } }, 'sync: reading a source into the outbox failed; will retry'),
+  );
+
   async function loop(): Promise<void> {
     while (!stopped) {
       const waiting = passWaiters;
@@ -169,7 +174,7 @@ export function startTail({ outbox, sources, intervalMs, batch, log }: TailOptio
       try {
         await pass();
       } catch (err) {
-        log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'sync: reading a source into the outbox failed; will retry');
+        failed(err);
       }
       for (const done of waiting) done();
       if (stopped) break;

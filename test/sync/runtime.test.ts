@@ -24,7 +24,7 @@ import { topics } from '../../src/sync/topics.ts';
 import { Vault } from '../../src/vault/index.ts';
 import { pamHarness } from '../a2a/pam/harness.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
-import { REPO, tempDir, testConfig } from '../helpers/vault.ts';
+import { memoryLog, REPO, tempDir, testConfig } from '../helpers/vault.ts';
 import { sleep, waitUntil } from '../helpers/wait.ts';
 
 const silent = createLogger({ level: 'silent' });
@@ -122,6 +122,27 @@ test('the readers move API log entries, custody events and notifications into th
     await tail.settled();
     assert.equal(outbox.size, 57);
   } finally {
+    await tail.stop();
+    await vault.close();
+  }
+});
+
+test('a tail that fails every pass (a full disk refuses the outbox) says so once, not once a pass', async () => {
+  const { config, vault } = await fresh();
+  const outbox = new Outbox(vault, { limits: config.sync.outbox });
+  const { log, lines } = memoryLog();
+  let reads = 0;
+  const broken = { name: 'broken', read: () => (reads++, [{ cursor: 'c', kind: 'apilog', payload: {} }]) };
+  const appendWithCursor = outbox.appendWithCursor.bind(outbox);
+  outbox.appendWithCursor = () => Promise.reject(new Error('the disk is nearly full'));
+  const tail = startTail({ outbox, sources: [broken as never], intervalMs: 5, batch: 7, log });
+  try {
+    await until('many failed passes', () => reads >= 20);
+    const said = lines.filter((l) => l.includes('sync: reading a source into the outbox failed'));
+    assert.equal(said.length, 1, said.join('\n'));
+    assert.match(said[0]!, /the disk is nearly full/);
+  } finally {
+    outbox.appendWithCursor = appendWithCursor;
     await tail.stop();
     await vault.close();
   }
