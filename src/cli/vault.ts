@@ -10,6 +10,7 @@ function summary(s: VaultStatus): string {
     `root         ${s.rootProvider} (${s.rootDetail})`,
     `key gen.     ${s.keyGeneration} (data keys held: ${s.dataKeys.join(', ')})`,
     `rotation     ${s.rotation ? `in progress → ${s.rotation.to}, ${s.rotation.reencrypted} re-encrypted` : 'none'}`,
+    `disk         ${(s.disk.freeBytes / 1048576).toFixed(1)} MiB free${s.disk.writable ? '' : ': NEARLY FULL, writes are refused (docs/operating.md, "A full disk")'}`,
   ];
   for (const [name, count] of Object.entries(s.collections)) lines.push(`  ${name.padEnd(20)} ${count} records`);
   return lines.join('\n');

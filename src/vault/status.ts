@@ -13,6 +13,8 @@ export interface VaultStatus {
   rotation: RotationState | null;
   createdAt: string;
   collections: Record<string, number>;
+  /** Free bytes on the vault's filesystem, and whether writes are let in (above the reserve). */
+  disk: { freeBytes: number; writable: boolean };
 }
 
 export function describeVault(vault: Vault): VaultStatus {
@@ -30,5 +32,6 @@ export function describeVault(vault: Vault): VaultStatus {
     rotation: rotationState(vault) ?? null,
     createdAt: vault.meta.createdAt,
     collections,
+    disk: { freeBytes: vault.disk.freeBytes, writable: !vault.disk.short },
   };
 }

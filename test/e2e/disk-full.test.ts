@@ -101,6 +101,7 @@ test('a full disk: reads go on, writes are refused in the envelope, nothing cras
   const health = await api.call('GET', '/health');
   assert.equal(health.body.vault.writable, false, health.text);
   assert.match((await api.call('GET', '/metrics')).text, /^outpost_vault_disk_free_bytes 0$/m);
+  assert.deepEqual((await cli('status')).vault.disk, { freeBytes: 0, writable: false });
 
   const said = (text: string) => service.stderr.filter((l) => l.includes(text));
   assert.equal(said('vault: the disk is nearly full').length, 1, service.stderr.join('\n'));
