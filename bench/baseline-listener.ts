@@ -14,6 +14,9 @@ export async function serveBaseline(app: Hono, certFile: string, keyFile: string
     tls: { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8'), source: 'files' },
     keepAliveTimeoutMs: http.keepAliveTimeoutMs,
     requestTimeoutMs: http.requestTimeoutMs,
+    idleTimeoutMs: http.idleTimeoutMs,
+    handshakeTimeoutMs: http.handshakeTimeoutMs,
+    maxConnections: http.maxConnections,
   });
   process.stdout.write(`${JSON.stringify({ port: listener.port })}\n`);
   process.once('SIGTERM', () => void listener.close().then(close).then(() => process.exit(0)));

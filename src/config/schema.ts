@@ -26,6 +26,12 @@ export const configSchema = z
         bodyLimit: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
         keepAliveTimeoutMs: z.number().int().min(1000).max(600_000).default(65_000),
         requestTimeoutMs: z.number().int().min(1000).max(600_000).default(30_000),
+        /** A connection with no traffic for this long is closed, whether or not it ever sent a request. */
+        idleTimeoutMs: z.number().int().min(1000).max(3_600_000).default(65_000),
+        /** A connection that has not finished its TLS handshake by then is closed (Node's default: 120 s). */
+        handshakeTimeoutMs: z.number().int().min(500).max(120_000).default(10_000),
+        /** Connections open at once; more are closed as they arrive. Each open TLS connection holds ~32 KB. */
+        maxConnections: z.number().int().min(1).max(100_000).default(1024),
       })
       .strict()
       .prefault({}),

@@ -15,7 +15,16 @@ export interface Listener {
 
 export function listen(
   app: Hono<any>,
-  options: { host: string; port: number; tls: TlsIdentity; keepAliveTimeoutMs: number; requestTimeoutMs: number },
+  options: {
+    host: string;
+    port: number;
+    tls: TlsIdentity;
+    keepAliveTimeoutMs: number;
+    requestTimeoutMs: number;
+    idleTimeoutMs: number;
+    handshakeTimeoutMs: number;
+    maxConnections: number;
+  },
 ): Promise<Listener> {
   return new Promise((resolve, reject) => {
     const server = serve(
@@ -34,6 +43,7 @@ export function listen(
           // bound to a certificate fingerprint (document 004), checked per request.
           requestCert: true,
           rejectUnauthorized: false,
+          handshakeTimeout: options.handshakeTimeoutMs,
         },
       },
       (info: AddressInfo) => {
@@ -52,6 +62,11 @@ export function listen(
     server.keepAliveTimeout = options.keepAliveTimeoutMs;
     server.headersTimeout = Math.min(options.requestTimeoutMs, options.keepAliveTimeoutMs + 1000);
     server.requestTimeout = options.requestTimeoutMs;
+    // Without these, a connection that completes its handshake and then says nothing stays
+    // open for ever (the timeouts above start with a request), ~32 KB each: enough of them
+    // exhaust a 1 GB board. So idle connections close, and their number is capped.
+    server.timeout = options.idleTimeoutMs;
+    server.maxConnections = options.maxConnections;
     server.once('error', reject);
   });
 }

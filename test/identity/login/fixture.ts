@@ -53,7 +53,7 @@ export async function fixture(extra: ConfigInput = {}): Promise<Fixture> {
     vault = await Vault.open(config, { create: true, log });
     s = { vault, users: new Users(vault), config: config.identity.login, log: log.child({ capability: 'identity' }), now: () => clock.ms };
     app = createApp({ log, metrics: new Metrics(), health: {}, routes: [(root) => registerLogin(root, s)] });
-    listener = await listen(app, { host: '127.0.0.1', port: 0, tls: TLS, keepAliveTimeoutMs: 5000, requestTimeoutMs: 10_000 });
+    listener = await listen(app, { ...config.http, host: '127.0.0.1', port: 0, tls: TLS, keepAliveTimeoutMs: 5000, requestTimeoutMs: 10_000 });
   }
   await open();
 

@@ -96,7 +96,7 @@ export async function harness(extra: ConfigInput = {}, options: { groupFile?: st
   await writePortalAccess(s.portalAccess.file, USERS);
   const app = createApp({ log, metrics: new Metrics(), health: {}, routes: [(a) => registerSsoRoutes(a, s)] });
   tls ??= { ...selfSignedCertificate('localhost', ['localhost', '127.0.0.1']), source: 'self-signed' };
-  listener = await listen(app, { host: '127.0.0.1', port: 0, tls, keepAliveTimeoutMs: 5000, requestTimeoutMs: 5000 });
+  listener = await listen(app, { ...config.http, host: '127.0.0.1', port: 0, tls, keepAliveTimeoutMs: 5000, requestTimeoutMs: 5000 });
   let socket: SsoSocket;
   try {
     socket = await startSsoSocket(s);
