@@ -45,7 +45,6 @@ test('a full disk: reads go on, writes are refused in the envelope, nothing cras
     wrap: (command) => ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=${SIZE} outpost-disk-full "${mnt}" && exec "$@"`, 'sh', ...command],
   });
   cleanups.push(async () => void (await service.stop('SIGKILL')));
-  cleanups.push(async () => { if (process.env.DBG) console.error(service.stderr.slice(-30).join('\n')); });
   // The service's view of its data directory, for the CLI and for filling the disk.
   const inside = `/proc/${service.child.pid}/root${mnt}`;
   const cliEnv = { ...env, OUTPOST_DATA_DIR: join(inside, 'data') };
