@@ -53,7 +53,7 @@ export class DiskSpace {
 
   /** The refusal for a write now, if it must be refused. */
   refusal(): VaultError | undefined {
-    if (this.reserveBytes <= 0 || !this.short) return undefined;
+    if (!this.short) return undefined;
     return new VaultError('disk-full', `the disk is nearly full (${mib(this.#free)} free, ${mib(this.#reserve)} kept in reserve): writes are refused until space is freed`);
   }
 

@@ -70,11 +70,6 @@ export class Flushes {
     root.on('aftercommit', (event: { txnId?: number }) => this.#committed(event?.txnId !== undefined));
   }
 
-  /** Whether the latest commit failed (no commit has succeeded since). */
-  get lastFailed(): boolean {
-    return this.#lastFailed;
-  }
-
   /** Resolves once every commit so far is on disk; rejects when a commit fails first. */
   wait(): Promise<void> {
     if (this.#lastFailed) return Promise.reject(notOnDisk());

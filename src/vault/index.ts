@@ -7,5 +7,5 @@ export { VaultError, exitCodeFor, type VaultErrorCode } from './errors.ts';
 export { startRotation, sweepRotation, rotationState, watchRotation, type RotationResult, type RotationState } from './rotation.ts';
 export { describeVault, type VaultStatus } from './status.ts';
 export { rootKeyFile } from './roots/select.ts';
-export { isFailedWrite, surviveFailedCommits } from './failed-commits.ts';
+export { surviveFailedCommits } from './failed-commits.ts';
 export { parseTimeId, TimeIds, timeId, timeKey } from './time-ids.ts';

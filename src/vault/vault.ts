@@ -117,11 +117,12 @@ export class Vault {
     const root = open(envOptions(path, config, false));
     const metaDb = root.openDB<unknown, string>('meta', { useVersions: true });
     const keysDb = root.openDB<DekEntry, string>('keys', {});
+    const disk = new DiskSpace(path, config.vault.reserveBytes, log);
     try {
       if (meta && proven) {
         const ring = new KeyRing(proven.kek, metaDb, keysDb);
         ring.refresh();
-        return new Vault(path, root, metaDb, keysDb, ring, meta, proven.detail, new DiskSpace(path, config.vault.reserveBytes, log));
+        return new Vault(path, root, metaDb, keysDb, ring, meta, proven.detail, disk);
       }
       const opened = await openRoot(config, undefined);
       const applianceId = await applianceIdFor(config);
@@ -142,7 +143,7 @@ export class Vault {
       }
       const ring = new KeyRing(kek, metaDb, keysDb);
       ring.refresh();
-      const vault = new Vault(path, root, metaDb, keysDb, ring, meta, opened.detail, new DiskSpace(path, config.vault.reserveBytes, log));
+      const vault = new Vault(path, root, metaDb, keysDb, ring, meta, opened.detail, disk);
       vault.created = true;
       return vault;
     } catch (err) {

@@ -14,12 +14,12 @@ after(async () => {
 
 const MiB = 1024 * 1024;
 
-/** A disk whose free space the test sets, and a clock it moves. */
-function fakeDisk(reserveBytes: number) {
+/** A disk of `totalBytes` whose free space the test sets, and a clock it moves. */
+function fakeDisk(reserveBytes: number, totalBytes = 1024 * MiB) {
   let free = 100 * MiB;
   let now = 0;
   const { log, lines } = memoryLog();
-  const disk = new DiskSpace('/nowhere', reserveBytes, log, { now: () => now, statfs: () => ({ bavail: free / 4096, blocks: (1024 * MiB) / 4096, bsize: 4096 }) });
+  const disk = new DiskSpace('/nowhere', reserveBytes, log, { now: () => now, statfs: () => ({ bavail: free / 4096, blocks: totalBytes / 4096, bsize: 4096 }) });
   return {
     disk,
     lines,
@@ -77,12 +77,10 @@ test('a reserve of 0 never refuses; the reserve is at most a tenth of a small fi
   assert.equal(db.get('k'), 'v');
 
   // 32 MiB asked for on a 64 MiB filesystem (the image's state partition before it grows): 6.4 MiB.
-  let free = 10 * MiB;
-  let now = 0;
-  const small = new DiskSpace('/nowhere', 32 * MiB, memoryLog().log, { now: () => now, statfs: () => ({ bavail: free / 4096, blocks: (64 * MiB) / 4096, bsize: 4096 }) });
-  const sdb = small.guard(vault.root.openDB<string, string>('c.disk-small', {}));
+  const small = fakeDisk(32 * MiB, 64 * MiB);
+  const sdb = small.disk.guard(vault.root.openDB<string, string>('c.disk-small', {}));
+  small.set(10 * MiB);
   await sdb.put('k', 'v');
-  free = 6 * MiB;
-  now += 1000;
+  small.set(6 * MiB);
   await assert.rejects(sdb.put('k', 'w'), (err: unknown) => refused(err) && /6\.4 MiB kept in reserve/.test((err as Error).message));
 });
